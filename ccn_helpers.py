@@ -40,6 +40,9 @@ __all__ = [
     "load_data",
     "split_train_test",
     "get_data",
+    "fetch_data",
+    "DataUnavailableError",
+    "simulate_stringer",
     # 3. stimuli
     "grating",
     "gratings",
@@ -311,6 +314,31 @@ def get_data(n_stim, train_data, train_labels):
     n_stimuli = train_data.shape[0]
     istim = np.random.choice(n_stimuli, n_stim)
     return train_data[istim], train_labels[istim]
+
+
+# --- 2a. Download with verification and cache: fetch_data (begin) ---------
+
+
+class DataUnavailableError(RuntimeError):
+    """The real recording could not be obtained (placeholder; see fetch_data)."""
+
+
+def fetch_data(source=None, data_dir=None, urls=None, expected_md5=None, timeout=30):
+    """Return the path of the recording (placeholder until the data layer lands)."""
+    raise NotImplementedError("fetch_data is being written")
+
+
+# --- 2a. Download with verification and cache: fetch_data (end) -----------
+
+# --- 2b. Offline surrogate: simulate_stringer (begin) ---------------------
+
+
+def simulate_stringer(seed=0):
+    """Simulate the preprocessed recording (placeholder until the surrogate lands)."""
+    raise NotImplementedError("simulate_stringer is being written")
+
+
+# --- 2b. Offline surrogate: simulate_stringer (end) -----------------------
 
 
 # ---------------------------------------------------------------------------
