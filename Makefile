@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOK := assignment_3.ipynb
 BUILD := build
 
-.PHONY: test run lint venv clean
+.PHONY: test run notebook lint venv clean
 
 venv: $(STAMP)
 
@@ -23,13 +23,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Execute the notebook top to bottom into build/ and write an HTML report there.
+# Parameters go through papermill, e.g. `make run RUN_ARGS="-p DATA_SOURCE surrogate"`.
 run: $(STAMP)
-	@if [ ! -f $(NOTEBOOK) ]; then \
-	  echo "make run: $(NOTEBOOK) does not exist yet (it comes with the notebook issue);"; \
-	  echo "the environment is ready in $(VENV); run the tests with 'make test'."; \
-	  exit 1; \
-	fi
-	$(PY) -m ccn_run $(NOTEBOOK) $(BUILD)
+	mkdir -p $(BUILD)
+	@start=$$(date +%s); \
+	$(PY) -m papermill $(NOTEBOOK) $(BUILD)/$(NOTEBOOK) --cwd . --progress-bar $(RUN_ARGS) && \
+	$(VENV)/bin/jupyter nbconvert --to html $(BUILD)/$(NOTEBOOK) --output-dir $(BUILD) && \
+	echo "make run: executed in $$(( $$(date +%s) - start )) s; report: $(BUILD)/assignment_3.html"
+
+# Re-execute the committed notebook in place (execution counts 1..N), after any change to
+# ccn_helpers.py or the notebook, before committing it.
+notebook: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=600 $(NOTEBOOK)
 
 clean:
 	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache

@@ -9,12 +9,15 @@ adds what the notebook needs on top of them.
 Sections follow the data's path through the assignment:
 
 1. reproducibility and device
-2. data: ``load_data``, the class train/test split, ``get_data``
+2. data: ``fetch_data`` (verified download, or the offline surrogate
+   ``simulate_stringer``), ``load_data``, the class train/test split, ``get_data``
 3. stimuli: ``grating``, ``gratings``, ``filters``
 4. models: ``DeepNetReLU``, ``CNN``
 5. training: ``train`` (the template's CNN trainer), ``train_decoder`` (the class's)
 6. representations: ``get_hidden_activity``
-7. representational similarity: ``RDM``
+7. representational similarity: ``RDM``, ``compare_rdms``
+8. tuning curves, decoding errors and embeddings
+9. plotting
 
 Conventions: orientations are in degrees; response matrices are
 ``n_stimuli x n_units`` (one row per stimulus).
@@ -34,6 +37,7 @@ import numpy as np
 import pooch
 import requests
 import torch
+from scipy import stats
 from torch import nn, optim
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "get_device",
     # 2. data
     "load_data",
+    "load_recording",
     "split_train_test",
     "get_data",
     "fetch_data",
@@ -64,6 +69,23 @@ __all__ = [
     "get_hidden_activity",
     # 7. representational similarity
     "RDM",
+    "compare_rdms",
+    "upper_triangle",
+    # 8. tuning curves, decoding errors and embeddings
+    "orientation_difference",
+    "decoding_errors",
+    "binned_tuning",
+    "split_half_reliability",
+    "reliability_threshold",
+    "preferred_orientation",
+    "explained_variance",
+    "embed",
+    "predict",
+    # 9. plotting
+    "plot_tuning_curves",
+    "plot_rdms",
+    "plot_embeddings",
+    "plot_filters",
     # the template's imports, so that its cells run after ``from ccn_helpers import *``
     "np",
     "torch",
@@ -265,6 +287,26 @@ def load_data(data_name, bin_width=1):
     resp_tensor = torch.tensor(resp_binned, dtype=torch.float32)
     stimuli_tensor = torch.tensor(stimuli_binned, dtype=torch.float32).unsqueeze(1)
     return resp_tensor, stimuli_tensor
+
+
+def load_recording(data_name):
+    """Read the whole recording as stored: every orientation bin from 0 to 360 deg.
+
+    ``load_data`` keeps only 0-180 deg (the assignment's convention); the full
+    circle shows that neurons respond to a grating and to the same grating
+    turned by 180 deg, often with peaks of unequal height.
+
+    Args:
+        data_name (str or PathLike): path of a recording file (see ``fetch_data``).
+
+    Returns:
+        tuple: ``resp`` (n_stimuli x n_neurons ndarray, dtype as stored) and
+        ``stimuli`` (n_stimuli,) orientations in degrees.
+
+    Raises:
+        FileNotFoundError, ValueError: as ``load_data``.
+    """
+    return _read_recording(data_name)
 
 
 def split_train_test(resp, stimuli, train_frac=0.6, seed=4):
@@ -800,9 +842,163 @@ def data_provenance(path, expected_md5=None):
 # --- 2b. Offline surrogate: simulate_stringer (begin) ---------------------
 
 
-def simulate_stringer(seed=0):
-    """Simulate the preprocessed recording (placeholder until the surrogate lands)."""
-    raise NotImplementedError("simulate_stringer is being written")
+# Version of the surrogate's generative model. Bump it whenever simulate_stringer's output
+# for the same arguments changes, so that cached surrogate files are simulated again.
+SURROGATE_VERSION = 1
+
+_N_ORIENTATION_BINS = 360  # the recording's 1-degree bins, labelled 0..359
+_MAX_ORIENTATION_DRAWS = 1000  # redraws allowed until every bin holds at least one trial
+
+
+def simulate_stringer(seed=0, n_neurons=23589, n_trials=4598, width_median=14.0,
+                      width_spread=0.3, second_peak_mean=0.6, second_peak_concentration=5.0,
+                      snr_median=0.06, snr_spread=1.0):
+    r"""Simulate the preprocessed Stringer et al. recording: a SIMULATION, not mouse V1 data.
+
+    PLACEHOLDER DOCSTRING
+    """
+    _check_surrogate_args(n_neurons, n_trials, width_median, width_spread, second_peak_mean,
+                          second_peak_concentration, snr_median, snr_spread)
+    # Independent streams, so that e.g. changing n_trials leaves the neurons' tuning alone.
+    trials_rng, tuning_rng, noise_rng = np.random.default_rng(seed).spawn(3)
+    counts, bin_orientation = _draw_trial_bins(trials_rng, n_trials)
+    preferred, kappa, ratio, snr = _draw_tuning_parameters(
+        tuning_rng, n_neurons, width_median, width_spread, second_peak_mean,
+        second_peak_concentration, snr_median, snr_spread)
+    signal = _standardised_tuning(bin_orientation, preferred, kappa, ratio)
+    signal *= np.sqrt(snr).astype(np.float32)
+    resp = _zscored_bin_means(noise_rng, signal, counts)
+    stimuli = np.arange(_N_ORIENTATION_BINS, dtype=np.float64)
+    return resp, stimuli
+
+
+def _check_surrogate_args(n_neurons, n_trials, width_median, width_spread, second_peak_mean,
+                          second_peak_concentration, snr_median, snr_spread):
+    """Raise ValueError for an argument of ``simulate_stringer`` out of its range."""
+    for name, value, low in (("n_neurons", n_neurons, 1),
+                             ("n_trials", n_trials, _N_ORIENTATION_BINS)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    checks = (
+        ("width_median", width_median, 0 < width_median < 90, "in (0, 90) degrees"),
+        ("width_spread", width_spread, width_spread >= 0, ">= 0"),
+        ("second_peak_mean", second_peak_mean, 0 < second_peak_mean < 1, "in (0, 1)"),
+        ("second_peak_concentration", second_peak_concentration,
+         second_peak_concentration > 0, "> 0"),
+        ("snr_median", snr_median, snr_median > 0, "> 0"),
+        ("snr_spread", snr_spread, snr_spread >= 0, ">= 0"),
+    )
+    for name, value, ok, what in checks:
+        if not (np.isfinite(value) and ok):
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def _draw_trial_bins(rng, n_trials):
+    """Draw uniform trial orientations and bin them to the nearest integer degree.
+
+    Redraws until every bin holds a trial, i.e. draws conditioned on that event,
+    which the recording's 360 stimuli show happened.
+
+    Returns:
+        tuple: ``counts`` (int64, (360,)), trials per bin; ``orientation``
+        (float64, (360,)), mean orientation of each bin's trials, in degrees
+        (within half a degree of the bin's label).
+
+    Raises:
+        ValueError: no draw filled every bin in ``_MAX_ORIENTATION_DRAWS`` tries.
+    """
+    for _ in range(_MAX_ORIENTATION_DRAWS):
+        theta = rng.uniform(0.0, 360.0, int(n_trials))
+        label = np.rint(theta).astype(np.int64) % _N_ORIENTATION_BINS
+        counts = np.bincount(label, minlength=_N_ORIENTATION_BINS)
+        if counts.min() > 0:
+            break
+    else:
+        raise ValueError(
+            f"{n_trials} trials left a 1-degree bin empty in {_MAX_ORIENTATION_DRAWS} draws; "
+            "use more trials (about 2,000 or more)"
+        )
+    # Offset from the label in [-0.5, 0.5], so that bin 0 (359.5..0.5 deg) averages correctly.
+    offset = (theta - label + 180.0) % 360.0 - 180.0
+    sum_offset = np.bincount(label, weights=offset, minlength=_N_ORIENTATION_BINS)
+    return counts, np.arange(_N_ORIENTATION_BINS) + sum_offset / counts
+
+
+def _draw_tuning_parameters(rng, n_neurons, width_median, width_spread, second_peak_mean,
+                            second_peak_concentration, snr_median, snr_spread):
+    """Draw each neuron's tuning parameters (see ``simulate_stringer``).
+
+    Returns:
+        tuple of float64 arrays of shape (n_neurons,): preferred direction
+        ``phi`` (degrees), von Mises concentration ``kappa``, second-peak
+        ratio ``beta`` and single-trial ``snr``.
+    """
+    n_neurons = int(n_neurons)
+    preferred = rng.uniform(0.0, 360.0, n_neurons)
+    half_width = width_median * np.exp(width_spread * rng.standard_normal(n_neurons))
+    # exp(kappa (cos w - 1)) = 1/2 at the half-width w; beyond 180 deg a peak has no half-width.
+    kappa = np.log(2.0) / (1.0 - np.cos(np.deg2rad(np.minimum(half_width, 180.0))))
+    ratio = rng.beta(second_peak_mean * second_peak_concentration,
+                     (1.0 - second_peak_mean) * second_peak_concentration, n_neurons)
+    snr = snr_median * np.exp(snr_spread * rng.standard_normal(n_neurons))
+    return preferred, kappa, ratio, snr
+
+
+def _standardised_tuning(orientation, preferred, kappa, ratio):
+    """Two-peaked von Mises tuning curves, zero mean and unit variance over the bins.
+
+    Args:
+        orientation (ndarray): (n_bins,) stimulus orientations, degrees.
+        preferred (ndarray): (n_neurons,) direction of the higher peak, degrees.
+        kappa (ndarray): (n_neurons,) von Mises concentration.
+        ratio (ndarray): (n_neurons,) height of the peak at ``preferred + 180``
+            relative to the one at ``preferred``.
+
+    Returns:
+        ndarray: float32, (n_bins, n_neurons) standardised tuning curves ``g``.
+    """
+    theta, phi = np.deg2rad(orientation), np.deg2rad(preferred)
+    # cos(theta - phi) as a sum of outer products: no n_bins x n_neurons trigonometry.
+    cos_diff = (np.outer(np.cos(theta), np.cos(phi)).astype(np.float32)
+                + np.outer(np.sin(theta), np.sin(phi)).astype(np.float32))
+    kappa32 = kappa.astype(np.float32)
+    # The second peak: cos(theta - phi - 180) = -cos(theta - phi).
+    curves = (np.exp(kappa32 * (cos_diff - 1))
+              + ratio.astype(np.float32) * np.exp(kappa32 * (-cos_diff - 1)))
+    curves -= curves.mean(axis=0, dtype=np.float64).astype(np.float32)
+    curves /= np.sqrt((curves**2).mean(axis=0, dtype=np.float64)).astype(np.float32)
+    return curves
+
+
+def _zscored_bin_means(rng, signal, counts):
+    """Bin means of trial responses z-scored over trials, drawn without the trials.
+
+    Trial responses are ``signal[b] + eps`` with ``eps ~ N(0, 1)``. The bin mean
+    of the noise is ``N(0, 1 / n_b)`` and the within-bin sums of squares add up
+    to ``chi2(n_trials - n_bins)``, independent of the means: together the exact
+    sufficient statistics of the trial mean and SD that the z-score uses.
+
+    Args:
+        rng (np.random.Generator): noise generator.
+        signal (ndarray): float32 (n_bins, n_neurons) stimulus-driven response
+            in each bin; overwritten.
+        counts (ndarray): (n_bins,) trials per bin, all > 0.
+
+    Returns:
+        ndarray: float32 (n_bins, n_neurons) bin means of the z-scored trials.
+    """
+    n_bins, n_neurons = signal.shape
+    n_trials = int(counts.sum())
+    bin_mean = signal
+    noise = rng.standard_normal((n_bins, n_neurons), dtype=np.float32)
+    noise *= (1 / np.sqrt(counts)).astype(np.float32)[:, None]
+    bin_mean += noise
+    weight = (counts / n_trials).astype(np.float32)[:, None]
+    bin_mean -= (weight * bin_mean).sum(axis=0, dtype=np.float64).astype(np.float32)
+    within_bins = rng.chisquare(n_trials - n_bins, n_neurons) if n_trials > n_bins else 0.0
+    between_bins = (weight * bin_mean**2).sum(axis=0, dtype=np.float64)
+    bin_mean /= np.sqrt(between_bins + within_bins / n_trials).astype(np.float32)
+    return bin_mean
 
 
 # --- 2b. Offline surrogate: simulate_stringer (end) -----------------------
@@ -1246,3 +1442,387 @@ def RDM(resp):  # noqa: N802 (the template's name)
     rdm = 1 - (zresp @ zresp.T) / zresp.shape[1]
     np.fill_diagonal(rdm, 0.0)
     return rdm
+
+
+def compare_rdms(rdm_a, rdm_b, method="pearson"):
+    """Correlate two RDMs over their upper triangles (diagonal excluded).
+
+    Pearson: ``r = sum((a - mean a)(b - mean b)) / sqrt(sum (a - mean a)^2 sum (b - mean b)^2)``
+    over the S(S-1)/2 stimulus pairs; Spearman: the Pearson correlation of
+    their ranks (ties get average ranks). Equal to rsatoolbox's "corr" and
+    "spearman" comparisons.
+
+    Args:
+        rdm_a (ndarray): S x S RDM.
+        rdm_b (ndarray): S x S RDM of the same stimuli.
+        method (str): ``"pearson"`` (as in class) or ``"spearman"``.
+
+    Returns:
+        float: the correlation, in [-1, 1].
+
+    Raises:
+        ValueError: shapes differ or are not square, or ``method`` is unknown.
+    """
+    a, b = _as_numpy(rdm_a), _as_numpy(rdm_b)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
+        raise ValueError(f"RDMs must be square and of equal shape, got {a.shape} and {b.shape}")
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    x, y = upper_triangle(a), upper_triangle(b)
+    if method == "spearman":
+        x, y = stats.rankdata(x), stats.rankdata(y)
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def upper_triangle(rdm):
+    """The S(S-1)/2 entries above the diagonal of an S x S matrix, row by row."""
+    rdm = _as_numpy(rdm)
+    return rdm[np.triu_indices(rdm.shape[0], k=1)]
+
+
+# ---------------------------------------------------------------------------
+# 8. Tuning curves, decoding errors and embeddings
+# ---------------------------------------------------------------------------
+
+
+def orientation_difference(a, b, period=180.0):
+    """Signed difference ``a - b`` of orientations, wrapped to [-period/2, period/2).
+
+    Orientation is circular: a grating at -90 deg is the same image as one at
+    +90 deg, so the error of decoding 89 deg as -89 deg is 2 deg, not 178.
+
+    Args:
+        a (array-like): orientations in degrees.
+        b (array-like): orientations in degrees, broadcastable with ``a``.
+        period (float): period in degrees (180 for orientation, 360 for direction).
+
+    Returns:
+        ndarray: wrapped differences in degrees.
+    """
+    d = np.asarray(_as_numpy(a), dtype=np.float64) - np.asarray(_as_numpy(b), dtype=np.float64)
+    return (d + period / 2) % period - period / 2
+
+
+def decoding_errors(predicted, true, period=180.0):
+    """Summaries of a decoder's errors, on the line and on the circle.
+
+    With ``e_i = yhat_i - y_i`` and its wrapped version ``c_i`` (see
+    ``orientation_difference``): ``mse = mean(e^2)`` (deg^2, the assignment's
+    loss), ``rmse = sqrt(mse)``, ``circ_rmse = sqrt(mean(c^2))``,
+    ``circ_median_abs = median(|c|)`` (all in degrees).
+
+    Args:
+        predicted (array-like): n decoded orientations, degrees.
+        true (array-like): n true orientations, degrees.
+        period (float): period of the circular error, degrees.
+
+    Returns:
+        dict: ``mse``, ``rmse``, ``circ_rmse``, ``circ_median_abs`` as floats.
+    """
+    yhat = np.asarray(_as_numpy(predicted), dtype=np.float64).reshape(-1)
+    y = np.asarray(_as_numpy(true), dtype=np.float64).reshape(-1)
+    if yhat.shape != y.shape:
+        raise ValueError(f"{yhat.size} predictions for {y.size} true values; pass one each")
+    e = yhat - y
+    c = orientation_difference(yhat, y, period)
+    mse = float(np.mean(e**2))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "circ_rmse": float(np.sqrt(np.mean(c**2))),
+        "circ_median_abs": float(np.median(np.abs(c))),
+    }
+
+
+def binned_tuning(resp, stimuli, n_bins=36, low=None, high=None):
+    """Average responses in equal-width orientation bins (tuning curves).
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        n_bins (int): number of bins spanning [low, high].
+        low (float): lower edge (default: the smallest stimulus).
+        high (float): upper edge (default: the largest stimulus).
+
+    Returns:
+        tuple: bin centres (n_bins,) in degrees and mean responses
+        (n_bins x n_units); a bin without stimuli holds NaN.
+    """
+    resp = np.asarray(_as_numpy(resp), dtype=np.float64)
+    stimuli = np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1)
+    low = stimuli.min() if low is None else low
+    high = stimuli.max() if high is None else high
+    edges = np.linspace(low, high, n_bins + 1)
+    index = np.clip(np.digitize(stimuli, edges) - 1, 0, n_bins - 1)
+    onehot = np.zeros((n_bins, stimuli.size))
+    onehot[index, np.arange(stimuli.size)] = 1.0
+    counts = onehot.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curves = (onehot @ resp) / counts
+    return (edges[:-1] + edges[1:]) / 2, curves
+
+
+def _columnwise_correlation(x, y):
+    """Pearson correlation of matching columns of two (n, m) arrays -> (m,)."""
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    denom = np.sqrt((x**2).sum(axis=0) * (y**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (x * y).sum(axis=0) / denom, 0.0)
+
+
+def split_half_reliability(resp, stimuli, n_bins=36):
+    """How reproducible each unit's tuning curve is, from two halves of the stimuli.
+
+    Stimuli are sorted by orientation and dealt alternately into two halves
+    (even and odd positions, so both halves cover every orientation); each
+    half gives a tuning curve in ``n_bins`` bins, and the reliability is the
+    Pearson correlation between the two curves. A noise-only unit scores
+    about 0, a well-tuned one close to 1.
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        n_bins (int): bins of each half's tuning curve.
+
+    Returns:
+        ndarray: (n_units,) correlations in [-1, 1].
+    """
+    resp = np.asarray(_as_numpy(resp), dtype=np.float64)
+    stimuli = np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1)
+    order = np.argsort(stimuli, kind="stable")
+    low, high = stimuli.min(), stimuli.max()
+    halves = [binned_tuning(resp[order[k::2]], stimuli[order[k::2]], n_bins, low, high)[1]
+              for k in (0, 1)]
+    return _columnwise_correlation(*halves)
+
+
+def reliability_threshold(resp, stimuli, n_bins=36, n_shuffles=5, quantile=0.99, seed=0):
+    """Chance level of ``split_half_reliability``, from stimulus-shuffled responses.
+
+    Shuffling which orientation each response belongs to destroys tuning but
+    keeps each unit's response distribution; the ``quantile`` of the
+    reliabilities of ``n_shuffles`` shuffles is the threshold above which a
+    unit counts as reliably tuned (a false-positive rate of ``1 - quantile``).
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        n_bins (int): bins of each half's tuning curve.
+        n_shuffles (int): number of shuffles pooled into the null distribution.
+        quantile (float): quantile of the null distribution used as threshold.
+        seed (int): seed of the shuffles.
+
+    Returns:
+        float: the threshold correlation.
+    """
+    rng = np.random.default_rng(seed)
+    resp = np.asarray(_as_numpy(resp), dtype=np.float64)
+    stimuli = np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1)
+    null = [split_half_reliability(resp[rng.permutation(len(stimuli))], stimuli, n_bins)
+            for _ in range(n_shuffles)]
+    return float(np.quantile(np.concatenate(null), quantile))
+
+
+def preferred_orientation(resp, stimuli, period=180.0):
+    """Preferred orientation and selectivity of each unit, by the vector sum.
+
+    ``z = sum_s (r_s - mean r) exp(2 pi i theta_s / period) / sum_s |r_s - mean r|``;
+    the preferred orientation is ``arg(z) period / (2 pi)`` in [0, period) and
+    the selectivity ``|z|`` in [0, 1]. With period 180 a unit with peaks at
+    theta and theta + 180 gets the preference theta.
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        period (float): period in degrees.
+
+    Returns:
+        tuple: preferred orientations (n_units,) in degrees and selectivities (n_units,).
+    """
+    resp = np.asarray(_as_numpy(resp), dtype=np.float64)
+    theta = 2 * np.pi * np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1) / period
+    centred = resp - resp.mean(axis=0)
+    z = np.exp(1j * theta) @ centred
+    norm = np.abs(centred).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        selectivity = np.where(norm > 0, np.abs(z) / norm, 0.0)
+    return np.mod(np.angle(z) * period / (2 * np.pi), period), selectivity
+
+
+def explained_variance(resp, n_components=None):
+    """Fraction of the variance across stimuli captured by each principal component.
+
+    PCA of the n_stimuli x n_units matrix, units centred: the eigenvalues
+    ``lambda_k`` of the covariance, as ``lambda_k / sum_j lambda_j``.
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        n_components (int): number of components (default: all).
+
+    Returns:
+        ndarray: (n_components,) explained-variance ratios, descending.
+    """
+    x = np.asarray(_as_numpy(resp), dtype=np.float64)
+    x = x - x.mean(axis=0)
+    singular = np.linalg.svd(x, compute_uv=False)
+    ratio = singular**2 / np.sum(singular**2)
+    return ratio[:n_components]
+
+
+def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
+    """Low-dimensional embedding of population responses, one point per stimulus.
+
+    Args:
+        resp (array-like): n_stimuli x n_units responses.
+        method (str): ``"pca"`` (linear, variance-preserving) or ``"tsne"``
+            (non-linear, preserves neighbourhoods; initialised by PCA).
+        n_components (int): dimensions of the embedding.
+        seed (int): random state of t-SNE.
+        perplexity (float): t-SNE's effective number of neighbours.
+
+    Returns:
+        ndarray: n_stimuli x n_components coordinates.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(_as_numpy(resp), dtype=np.float64)
+    if method == "pca":
+        return PCA(n_components=n_components, svd_solver="full").fit_transform(x)
+    if method == "tsne":
+        # PCA to 50 dimensions first: t-SNE's neighbourhoods are stable and it runs in seconds.
+        k = min(50, *x.shape)
+        x = PCA(n_components=k, svd_solver="full").fit_transform(x)
+        tsne = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
+                    init="pca", random_state=seed)
+        return tsne.fit_transform(x)
+    raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+
+
+def predict(net, data, batch_size=4096):
+    """Run a network on data without gradients and return its outputs on the CPU.
+
+    Args:
+        net (nn.Module): trained network (its mode is left as it is).
+        data (torch.Tensor): n x ... inputs.
+        batch_size (int): inputs per forward pass (bounds memory).
+
+    Returns:
+        ndarray: the outputs, n x ... (float32), e.g. n x 1 decoded orientations.
+    """
+    device = _module_device(net)
+    with torch.no_grad():
+        parts = [net(chunk.to(device)).cpu() for chunk in torch.split(data, batch_size)]
+    return torch.cat(parts).numpy()
+
+
+# ---------------------------------------------------------------------------
+# 9. Plotting
+# ---------------------------------------------------------------------------
+
+
+def plot_tuning_curves(ax, stimuli, resp, units, labels=None, n_bins=None, title=""):
+    """Plot responses of a few units against orientation (tuning curves).
+
+    Args:
+        ax (matplotlib.axes.Axes): where to draw.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        resp (array-like): n_stimuli x n_units responses.
+        units (sequence of int): columns of ``resp`` to plot.
+        labels (sequence of str): legend labels (default "unit i").
+        n_bins (int): if given, draw the raw responses faintly and their
+            average in ``n_bins`` orientation bins on top.
+        title (str): axes title.
+    """
+    stimuli = np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1)
+    resp = np.asarray(_as_numpy(resp), dtype=np.float64)
+    order = np.argsort(stimuli)
+    labels = labels or [f"unit {u}" for u in units]
+    for unit, label in zip(units, labels, strict=True):
+        if n_bins:
+            line = ax.plot(stimuli[order], resp[order, unit], lw=0.5, alpha=0.35)[0]
+            centres, curves = binned_tuning(resp[:, [unit]], stimuli, n_bins)
+            ax.plot(centres, curves[:, 0], lw=2, color=line.get_color(), label=label)
+        else:
+            ax.plot(stimuli[order], resp[order, unit], lw=1.5, label=label)
+    ax.set(xlabel="orientation (deg)", ylabel="response", title=title)
+    ax.legend(fontsize="small", frameon=False)
+
+
+def plot_rdms(rdm_dict, ori, title_suffix=""):
+    """Show RDMs side by side with orientation on both axes and one colour scale.
+
+    Args:
+        rdm_dict (dict): ``{label: S x S RDM}``.
+        ori (array-like): the S stimulus orientations (degrees, ascending).
+        title_suffix (str): appended to every title, e.g. " (surrogate)".
+
+    Returns:
+        matplotlib.figure.Figure: the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    ori = np.asarray(_as_numpy(ori), dtype=np.float64).reshape(-1)
+    vmax = max(float(np.max(r)) for r in rdm_dict.values())
+    fig, axes = plt.subplots(1, len(rdm_dict), figsize=(4.2 * len(rdm_dict), 4),
+                             constrained_layout=True)
+    extent = [ori[0], ori[-1], ori[-1], ori[0]]
+    for ax, (label, rdm) in zip(np.atleast_1d(axes), rdm_dict.items(), strict=True):
+        image = ax.imshow(rdm, vmin=0, vmax=vmax, cmap="viridis", extent=extent)
+        ax.set(title=label.replace("\n", " ") + title_suffix, xlabel="orientation (deg)",
+               ylabel="orientation (deg)")
+    fig.colorbar(image, ax=axes, label="dissimilarity (1 - Pearson r)", shrink=0.8)
+    return fig
+
+
+def plot_embeddings(embeddings, ori, title_suffix=""):
+    """Scatter 2-D embeddings, one point per stimulus, coloured by orientation.
+
+    The colour map is cyclic (twilight), because -90 and +90 deg are the same
+    orientation.
+
+    Args:
+        embeddings (dict): ``{title: n_stimuli x 2 coordinates}``.
+        ori (array-like): n_stimuli orientations, degrees.
+        title_suffix (str): appended to every title.
+
+    Returns:
+        matplotlib.figure.Figure: the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    ori = np.asarray(_as_numpy(ori), dtype=np.float64).reshape(-1)
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(3.6 * len(embeddings), 3.4),
+                             constrained_layout=True)
+    for ax, (title, xy) in zip(np.atleast_1d(axes), embeddings.items(), strict=True):
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=ori, cmap="twilight", vmin=-90, vmax=90, s=12)
+        ax.set(title=title + title_suffix, xticks=[], yticks=[])
+    fig.colorbar(points, ax=axes, label="orientation (deg)", shrink=0.8)
+    return fig
+
+
+def plot_filters(banks, title_suffix=""):
+    """Show banks of convolution filters, one row per bank, one colour scale per filter.
+
+    Args:
+        banks (dict): ``{row title: tensor or array of shape (C, 1, K, K)}``.
+        title_suffix (str): appended to the row titles.
+
+    Returns:
+        matplotlib.figure.Figure: the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    banks = {k: np.asarray(_as_numpy(v))[:, 0] for k, v in banks.items()}
+    n_cols = max(len(v) for v in banks.values())
+    fig, axes = plt.subplots(len(banks), n_cols, figsize=(1.6 * n_cols, 1.8 * len(banks)),
+                             squeeze=False, constrained_layout=True)
+    for row, (title, bank) in zip(axes, banks.items(), strict=True):
+        for i, ax in enumerate(row):
+            ax.set_axis_off()
+            if i < len(bank):
+                lim = np.abs(bank[i]).max()
+                ax.imshow(bank[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        row[0].set_title(title + title_suffix, loc="left", fontsize="medium")
+    return fig

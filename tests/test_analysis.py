@@ -1,0 +1,122 @@
+"""RDM comparison, decoding errors, tuning and embeddings against numpy/scipy references."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import ccn_helpers as ch
+
+
+def random_rdm(rng, n=12):
+    x = rng.normal(size=(n, 30))
+    return ch.RDM(x)
+
+
+def test_compare_rdms_matches_scipy_on_upper_triangles():
+    rng = np.random.default_rng(0)
+    a, b = random_rdm(rng), random_rdm(rng)
+    iu = np.triu_indices(12, k=1)
+    assert ch.compare_rdms(a, b) == pytest.approx(stats.pearsonr(a[iu], b[iu])[0])
+    assert ch.compare_rdms(a, b, "spearman") == pytest.approx(stats.spearmanr(a[iu], b[iu])[0])
+    assert ch.compare_rdms(a, a) == pytest.approx(1.0)
+    # the diagonal never enters: changing it changes nothing
+    a2 = a.copy()
+    np.fill_diagonal(a2, 5.0)
+    assert ch.compare_rdms(a2, b) == pytest.approx(ch.compare_rdms(a, b))
+
+
+def test_compare_rdms_rejects_bad_input():
+    with pytest.raises(ValueError, match="square"):
+        ch.compare_rdms(np.zeros((3, 3)), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="method"):
+        ch.compare_rdms(np.eye(3), np.eye(3), "cosine")
+
+
+def test_upper_triangle_order():
+    m = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_array_equal(ch.upper_triangle(m), [1, 2, 3, 6, 7, 11])
+
+
+def test_orientation_difference_wraps():
+    np.testing.assert_allclose(ch.orientation_difference([89, -89, 10, 90], [-89, 89, 0, -90]),
+                               [-2, 2, 10, 0])
+    np.testing.assert_allclose(ch.orientation_difference(350, 10, period=360), -20)
+
+
+def test_decoding_errors_closed_forms():
+    true = np.array([-80.0, 0.0, 85.0, 30.0])
+    pred = np.array([88.0, 2.0, -89.0, 20.0])
+    errs = ch.decoding_errors(torch.tensor(pred).unsqueeze(1), true)
+    e = pred - true
+    assert errs["mse"] == pytest.approx(np.mean(e**2))
+    assert errs["rmse"] == pytest.approx(np.sqrt(np.mean(e**2)))
+    c = np.array([-12.0, 2.0, 6.0, -10.0])
+    assert errs["circ_rmse"] == pytest.approx(np.sqrt(np.mean(c**2)))
+    assert errs["circ_median_abs"] == pytest.approx(np.median(np.abs(c)))
+    with pytest.raises(ValueError, match="one each"):
+        ch.decoding_errors([1.0, 2.0], [1.0])
+
+
+def tuned_population(n_units=200, noise=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    stimuli = np.arange(0.0, 360.0)
+    pref = rng.uniform(0, 180, n_units)
+    resp = np.exp(2 * (np.cos(np.deg2rad(2 * (stimuli[:, None] - pref))) - 1))
+    return resp + noise * rng.standard_normal(resp.shape), stimuli, pref
+
+
+def test_binned_tuning_means():
+    resp = np.arange(12.0).reshape(6, 2)
+    centres, curves = ch.binned_tuning(resp, [0, 1, 2, 3, 4, 5], n_bins=3)
+    np.testing.assert_allclose(curves, [[1, 2], [5, 6], [9, 10]])
+    np.testing.assert_allclose(centres, [5 / 6, 2.5, 25 / 6])
+
+
+def test_split_half_reliability_separates_tuned_from_noise():
+    resp, stimuli, _ = tuned_population()
+    noise = np.random.default_rng(1).standard_normal(resp.shape)
+    both = np.concatenate([resp, noise], axis=1)
+    rel = ch.split_half_reliability(both, stimuli)
+    assert rel.shape == (400,)
+    # signal variance of the binned curve over signal plus noise variance (5 trials a bin)
+    signal = np.var(ch.binned_tuning(tuned_population(noise=0.0)[0], stimuli, 36)[1], axis=0)
+    expected = signal / (signal + 0.3**2 / 5)
+    assert np.median(rel[:200]) == pytest.approx(np.median(expected), abs=0.05)
+    assert abs(np.median(rel[200:])) < 0.1
+    threshold = ch.reliability_threshold(both, stimuli)
+    assert 0.2 < threshold < 0.8
+    assert np.mean(rel[:200] > threshold) > 0.95 and np.mean(rel[200:] > threshold) < 0.05
+
+
+def test_preferred_orientation_recovers_the_peak():
+    resp, stimuli, pref = tuned_population(noise=0.05)
+    found, selectivity = ch.preferred_orientation(resp, stimuli)
+    assert np.max(np.abs(ch.orientation_difference(found, pref))) < 2
+    assert np.all(selectivity > 0.3)
+    _, flat = ch.preferred_orientation(np.ones((360, 3)), stimuli)
+    np.testing.assert_array_equal(flat, 0)
+
+
+def test_explained_variance_matches_numpy_eigenvalues():
+    x = np.random.default_rng(2).normal(size=(40, 8)) @ np.diag([5, 3, 2, 1, 1, 1, 0.5, 0.1])
+    ratio = ch.explained_variance(x)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(x.T)))[::-1]
+    np.testing.assert_allclose(ratio, eig / eig.sum(), atol=1e-10)
+    assert ch.explained_variance(x, 3).shape == (3,)
+
+
+def test_embed_is_deterministic_and_shaped():
+    resp, stimuli, _ = tuned_population(n_units=60)
+    resp = resp[::4]
+    for method in ("pca", "tsne"):
+        a = ch.embed(resp, method, seed=3)
+        assert a.shape == (90, 2)
+        np.testing.assert_array_equal(a, ch.embed(resp, method, seed=3))
+    with pytest.raises(ValueError, match="'pca' or 'tsne'"):
+        ch.embed(resp, "umap")
+
+
+def test_load_recording_returns_all_bins(recording):
+    resp, stimuli = ch.load_recording(recording)
+    assert resp.shape == (360, 40) and stimuli.shape == (360,)
