@@ -87,7 +87,7 @@ def test_surrogate_is_announced(executions):
 
 def test_every_data_figure_title_says_surrogate(executions):
     # A cell that draws a figure from the recording must put SUFFIX (" (surrogate)") in its titles.
-    data_names = re.compile(r"\b(resp_full|resp_v1|resp_train|resp_test|rdm_dict|reps|loss_history|"
+    data_names = re.compile(r"\b(resp_full|resp_v1|resp_train|resp_test|rdm_dict|reps|decoder_loss|"
                             r"pred_test)\b")
     figure_cells = [c for c in executions[0].cells if c.cell_type == "code" and any(
         "image/png" in o.get("data", {}) for o in c.get("outputs", []))]
