@@ -444,7 +444,7 @@ class DataFile(str):
             for the results).
         """
         if not self.is_surrogate:
-            return f"Data: {self.description}\n      file: {os.fspath(self)}"
+            return f"Data: {self.description}\n      file: {_display_path(self)}"
         rule = "#" * 78
         why = self.reason or "the offline surrogate was asked for (source='surrogate')"
         return "\n".join([
@@ -452,7 +452,7 @@ class DataFile(str):
             "#  OFFLINE SURROGATE DATA - NOT MOUSE V1",
             rule,
             f"Data: {self.description}",
-            f"File: {os.fspath(self)}",
+            f"File: {_display_path(self)}",
             "Why:  " + why.replace("\n", "\n      "),
             "Every number and figure computed from this file describes a simulation, not the",
             "brain; figure titles carry '(surrogate)'. For the real recording, run",
@@ -460,6 +460,13 @@ class DataFile(str):
             "the file by hand) and re-run the notebook.",
             rule,
         ])
+
+
+def _display_path(path):
+    """The path relative to the working directory when it lies below it, else absolute."""
+    path = os.path.abspath(path)
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _file_md5(path):
@@ -1232,7 +1239,9 @@ def gratings(angles, sf=1 / 28, res=0.1, patch=False):
     row = y[None, :] * torch.sin(theta)[:, None]  # n x H
     left = torch.stack([torch.cos(row), -torch.sin(row)], dim=2)  # n x H x 2
     right = torch.stack([torch.cos(col), torch.sin(col)], dim=1)  # n x 2 x W
-    images = (torch.bmm(left, right) > 0).to(torch.float32)
+    # In chunks, so that the float64 products stay in cache for thousands of angles.
+    chunks = zip(left.split(256), right.split(256), strict=True)
+    images = torch.cat([torch.bmm(lc, rc) > 0 for lc, rc in chunks]).to(torch.float32)
     if patch:
         images[:, torch.from_numpy(_outside_patch(*images.shape[1:], res))] = 0.5
     return images

@@ -120,3 +120,47 @@ def test_embed_is_deterministic_and_shaped():
 def test_load_recording_returns_all_bins(recording):
     resp, stimuli = ch.load_recording(recording)
     assert resp.shape == (360, 40) and stimuli.shape == (360,)
+
+
+def test_predict_matches_a_no_grad_forward_pass():
+    torch.manual_seed(0)
+    net = ch.DeepNetReLU(5, 3)
+    x = torch.randn(10, 5)
+    out = ch.predict(net, x, batch_size=3)
+    assert isinstance(out, np.ndarray) and out.shape == (10, 1)
+    with torch.no_grad():
+        np.testing.assert_allclose(out, net(x).numpy(), rtol=1e-6)
+
+
+@pytest.fixture
+def agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+def test_plot_rdms_shares_one_colour_scale(agg):
+    rng = np.random.default_rng(0)
+    rdms = {"V1 data": random_rdm(rng, 5), "model\n'fc' layer": 2 * random_rdm(rng, 5)}
+    fig = ch.plot_rdms(rdms, np.linspace(-90, 90, 5), " (surrogate)")
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2
+    assert {im.get_clim() for im in images} == {(0, max(r.max() for r in rdms.values()))}
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["V1 data (surrogate)", "model 'fc' layer (surrogate)"]
+
+
+def test_plot_tuning_curves_and_embeddings_and_filters(agg):
+    resp, stimuli, _ = tuned_population(n_units=4)
+    fig, ax = agg.subplots()
+    ch.plot_tuning_curves(ax, stimuli, resp, [0, 2], n_bins=12, title="t")
+    assert len(ax.lines) == 4 and ax.get_title() == "t"  # raw + binned for each unit
+    fig = ch.plot_embeddings({"a": np.zeros((7, 2)), "b": np.ones((7, 2))},
+                             np.linspace(-90, 90, 7), " (surrogate)")
+    assert [a.get_title() for a in fig.axes[:2]] == ["a (surrogate)", "b (surrogate)"]
+    fig = ch.plot_filters({"before": ch.filters(), "after": ch.filters()[:4]})
+    assert sum(bool(a.images) for a in fig.axes) == 10

@@ -34,7 +34,9 @@ def execute(out_path, data_dir):
 
 def printed_text(nb):
     """Everything the code cells printed, in order, as one string."""
-    return "\n".join(
+    # Joined without separators: how a cell's output is split into stream chunks depends on
+    # flush timing, not on what was printed.
+    return "".join(
         "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
         for o in c.get("outputs", []) if o.output_type == "stream" and o.name == "stdout"
     )
