@@ -1485,6 +1485,10 @@ def train_decoder(net, loss_fn, train_data, train_labels, n_epochs=50, learning_
     return track_loss
 
 
+# --- 5b. Decoders and model selection for the 1b bonus (begin) -----------
+# --- 5b. Decoders and model selection for the 1b bonus (end) -------------
+
+
 # ---------------------------------------------------------------------------
 # 6. Representations
 # ---------------------------------------------------------------------------
@@ -1616,6 +1620,10 @@ def upper_triangle(rdm):
     """The S(S-1)/2 entries above the diagonal of an S x S matrix, row by row."""
     rdm = _as_numpy(rdm)
     return rdm[np.triu_indices(rdm.shape[0], k=1)]
+
+
+# --- 7b. RSA inference: bootstrap, permutation, noise ceiling (begin) ----
+# --- 7b. RSA inference: bootstrap, permutation, noise ceiling (end) ------
 
 
 # ---------------------------------------------------------------------------
@@ -1788,6 +1796,10 @@ def preferred_orientation(resp, stimuli, period=180.0):
     return np.mod(np.angle(z) * period / (2 * np.pi), period), selectivity
 
 
+# --- 8b. Tuning-curve fits (begin) ---------------------------------------
+# --- 8b. Tuning-curve fits (end) -----------------------------------------
+
+
 def explained_variance(resp, n_components=None):
     """Fraction of the variance across stimuli captured by each principal component.
 
@@ -1853,6 +1865,10 @@ def predict(net, data, batch_size=4096):
     with torch.no_grad():
         parts = [net(chunk.to(device)).cpu() for chunk in torch.split(data, batch_size)]
     return torch.cat(parts).numpy()
+
+
+# --- 8c. Part 2: decoding precision against population size (begin) -----
+# --- 8c. Part 2: decoding precision against population size (end) -------
 
 
 # ---------------------------------------------------------------------------
