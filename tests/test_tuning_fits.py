@@ -1,0 +1,168 @@
+"""Von Mises tuning fits (8b) on synthetic units with planted parameters, and against scipy."""
+
+import numpy as np
+import pytest
+from scipy.optimize import curve_fit
+
+import ccn_helpers as ch
+
+
+def hwhm_to_kappa(hwhm_deg, period):
+    """Concentration whose peak falls to half height hwhm_deg away (closed form)."""
+    return np.log(2) / (1 - np.cos(2 * np.pi * np.asarray(hwhm_deg) / period))
+
+
+def double_von_mises(theta, b, a1, a2, mu, kappa):
+    """The two-peaked model written out directly (theta, mu in degrees, period 360)."""
+    x = np.deg2rad(np.asarray(theta)[:, None] - mu)
+    return b + a1 * np.exp(kappa * (np.cos(x) - 1)) + a2 * np.exp(kappa * (np.cos(x - np.pi) - 1))
+
+
+def planted_population(n_units=300, noise=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = {
+        "mu": rng.uniform(0, 360, n_units),
+        "hwhm": rng.uniform(8, 40, n_units),
+        "a1": rng.uniform(0.5, 1.5, n_units),
+        "ratio": rng.uniform(0, 0.8, n_units),
+        "b": rng.normal(0, 0.2, n_units),
+    }
+    theta = np.arange(360.0)
+    kappa = hwhm_to_kappa(truth["hwhm"], 360)
+    clean = double_von_mises(theta, truth["b"], truth["a1"], truth["a1"] * truth["ratio"],
+                             truth["mu"], kappa)
+    return theta, clean + noise * rng.standard_normal(clean.shape), truth
+
+
+def test_noise_free_curves_are_recovered_exactly():
+    theta, resp, truth = planted_population(n_units=60, noise=0.0, seed=1)
+    fit = ch.fit_von_mises(resp, theta, period=360, n_peaks=2, n_iter=15)
+    np.testing.assert_allclose(ch.orientation_difference(fit.preferred, truth["mu"], 360), 0,
+                               atol=1e-4)
+    np.testing.assert_allclose(fit.hwhm, truth["hwhm"], rtol=1e-4)
+    np.testing.assert_allclose(fit.amplitudes[:, 0], truth["a1"], rtol=1e-4)
+    np.testing.assert_allclose(fit.peak_ratio, truth["ratio"], atol=1e-4)
+    np.testing.assert_allclose(fit.baseline, truth["b"], atol=1e-4)
+    np.testing.assert_allclose(fit.r2, 1.0, atol=1e-8)
+
+
+def test_noisy_planted_parameters_are_recovered():
+    theta, resp, truth = planted_population(n_units=300, noise=0.1, seed=2)
+    fit = ch.fit_von_mises(resp, theta)
+    mu_error = np.abs(ch.orientation_difference(fit.preferred, truth["mu"], 360))
+    assert np.median(mu_error) < 0.5 and mu_error.max() < 3
+    width_error = np.abs(fit.hwhm / truth["hwhm"] - 1)
+    assert np.median(width_error) < 0.03 and width_error.max() < 0.2
+    assert np.median(np.abs(fit.peak_ratio - truth["ratio"])) < 0.03
+    assert np.max(np.abs(fit.baseline - truth["b"])) < 0.1
+
+
+def test_fit_is_as_good_as_scipy_curve_fit():
+    theta, resp, truth = planted_population(n_units=20, noise=0.3, seed=3)
+    fit = ch.fit_von_mises(resp, theta)
+    ours = fit.predict(theta)
+    for n in range(20):
+        p0 = [truth["b"][n], truth["a1"][n], truth["a1"][n] * truth["ratio"][n], truth["mu"][n],
+              hwhm_to_kappa(truth["hwhm"][n], 360)]
+
+        def model(t, b, a1, a2, mu, kappa):
+            return double_von_mises(t, b, a1, a2, mu, kappa)[:, 0]
+
+        best, _ = curve_fit(model, theta, resp[:, n], p0=p0)  # started at the truth
+        sse_scipy = np.sum((resp[:, n] - model(theta, *best)) ** 2)
+        sse_ours = np.sum((resp[:, n] - ours[:, n]) ** 2)
+        assert sse_ours <= sse_scipy * (1 + 1e-4)
+
+
+def test_second_peak_higher_is_swapped_to_main():
+    theta = np.arange(360.0)
+    resp = double_von_mises(theta, np.array([0.1]), np.array([0.4]), np.array([1.0]),
+                            np.array([30.0]), np.array([8.0]))
+    fit = ch.fit_von_mises(resp, theta, n_iter=10)
+    assert fit.preferred[0] == pytest.approx(210.0, abs=1e-3)
+    assert fit.peak_ratio[0] == pytest.approx(0.4, abs=1e-4)
+    assert fit.amplitudes[0, 0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_peaks_are_relabelled_main_first_for_any_number_of_peaks():
+    # three peaks 120 deg apart, the middle one (at 130 deg) highest
+    theta = np.arange(0.0, 360.0, 2.0)
+    x = np.deg2rad(theta - 10.0)
+    resp = 0.2 + sum(a * np.exp(6.0 * (np.cos(x - 2 * np.pi * k / 3) - 1))
+                     for k, a in enumerate([0.5, 1.0, 0.2]))
+    fit = ch.fit_von_mises(resp[:, None], theta, period=360, n_peaks=3, n_phi=72, n_iter=15)
+    assert fit.preferred[0] == pytest.approx(130.0, abs=1e-3)
+    np.testing.assert_allclose(fit.amplitudes[0], [1.0, 0.2, 0.5], atol=1e-4)
+    np.testing.assert_allclose(fit.predict(theta)[:, 0], resp, atol=1e-6)
+
+
+def test_single_peak_orientation_fit_on_assignment_range():
+    # 'pool'/'fc' style: stimuli -90..90, responses 180-periodic, one peak per period
+    rng = np.random.default_rng(4)
+    theta = np.arange(-90.0, 91.0)
+    n = 50
+    mu = rng.uniform(-90, 90, n)
+    hwhm = rng.uniform(5, 30, n)
+    kappa = hwhm_to_kappa(hwhm, 180)
+    a, b = rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n)
+    resp = b + a * np.exp(kappa * (np.cos(np.deg2rad(2 * (theta[:, None] - mu))) - 1))
+    fit = ch.fit_von_mises(resp + 0.02 * rng.standard_normal(resp.shape), theta, period=180,
+                           n_peaks=1)
+    assert fit.amplitudes.shape == (n, 1)
+    np.testing.assert_allclose(ch.orientation_difference(fit.preferred, mu, 180), 0, atol=0.5)
+    np.testing.assert_allclose(fit.hwhm, hwhm, rtol=0.05)
+    assert np.all((fit.preferred >= 0) & (fit.preferred < 180))
+    with pytest.raises(ValueError, match="second peak"):
+        _ = fit.peak_ratio
+
+
+def test_hwhm_is_where_the_curve_is_at_half_height():
+    theta = np.arange(-90.0, 90.0)
+    resp = 0.5 + 2.0 * np.exp(3.0 * (np.cos(np.deg2rad(2 * (theta[:, None] - 10.0))) - 1))
+    fit = ch.fit_von_mises(resp, theta, period=180, n_peaks=1, n_iter=10)
+    w = fit.hwhm[0]
+    at_half = fit.predict([10.0 - w, 10.0 + w])[:, 0]
+    np.testing.assert_allclose(at_half, 0.5 + 1.0, atol=1e-6)
+    # a curve too broad to fall to half height has no half-width
+    broad = ch.VonMisesFit(np.zeros(1), np.array([0.3]), np.zeros(1), np.ones((1, 1)),
+                           np.ones(1), 180.0, 1)
+    assert np.isnan(broad.hwhm[0])
+
+
+def test_units_are_fitted_independently():
+    theta, resp, _ = planted_population(n_units=40, noise=0.3, seed=5)
+    together = ch.fit_von_mises(resp, theta, chunk=16)
+    for n in (0, 17, 39):
+        alone = ch.fit_von_mises(resp[:, [n]], theta)
+        assert together.preferred[n] == pytest.approx(alone.preferred[0], abs=1e-9)
+        assert together.kappa[n] == pytest.approx(alone.kappa[0], rel=1e-9)
+
+
+def test_constant_unit_gives_nan_r2_without_failing():
+    theta, resp, _ = planted_population(n_units=3, seed=6)
+    resp[:, 1] = 0.7
+    fit = ch.fit_von_mises(resp, theta)
+    assert np.isnan(fit.r2[1])
+    assert np.all(np.isfinite(fit.r2[[0, 2]]))
+
+
+def test_cross_validated_r2_and_shuffle_threshold_separate_tuned_from_noise():
+    theta, tuned, _ = planted_population(n_units=200, noise=0.3, seed=7)
+    noise = np.random.default_rng(8).standard_normal(tuned.shape)
+    resp = np.concatenate([tuned, noise], axis=1)
+    cv = ch.von_mises_cv_r2(resp, theta)
+    threshold = ch.von_mises_cv_threshold(resp, theta, n_shuffles=2, quantile=0.99, seed=0)
+    assert 0 < threshold < 0.2
+    assert np.mean(cv[:200] > threshold) > 0.95
+    assert np.mean(cv[200:] > threshold) < 0.05
+    # held-out R^2 is below the in-sample R^2 of the same model
+    in_sample = ch.fit_von_mises(resp, theta, n_iter=0).r2
+    assert np.median(cv[200:]) < np.median(in_sample[200:])
+
+
+def test_bad_arguments_are_rejected():
+    theta, resp, _ = planted_population(n_units=2)
+    with pytest.raises(ValueError, match="multiple"):
+        ch.fit_von_mises(resp, theta, n_peaks=2, n_phi=71)
+    with pytest.raises(ValueError, match="n_stimuli"):
+        ch.fit_von_mises(resp[:-1], theta)
