@@ -9,6 +9,9 @@ import nbformat
 import papermill
 import pytest
 
+# Two executions of the whole notebook happen in the first test's fixture (about 2 minutes here).
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "assignment_3.ipynb"
 
