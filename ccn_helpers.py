@@ -13,10 +13,13 @@ Sections follow the data's path through the assignment:
    ``simulate_stringer``), ``load_data``, the class train/test split, ``get_data``
 3. stimuli: ``grating``, ``gratings``, ``filters``
 4. models: ``DeepNetReLU``, ``CNN``
-5. training: ``train`` (the template's CNN trainer), ``train_decoder`` (the class's)
+5. training: ``train`` (the template's CNN trainer), ``train_decoder`` (the class's);
+   5b. decoders for the 1b bonus (``CircularRidge``, ``make_best_decoder``, ...)
 6. representations: ``get_hidden_activity``
-7. representational similarity: ``RDM``, ``compare_rdms``
-8. tuning curves, decoding errors and embeddings
+7. representational similarity: ``RDM``, ``compare_rdms``;
+   7b. RSA inference (bootstrap, permutation test, noise ceiling, CNN controls)
+8. tuning curves, decoding errors and embeddings;
+   8b. von Mises tuning-curve fits; 8c. Part 2, decoding precision against population size
 9. plotting
 
 Conventions: orientations are in degrees; response matrices are
@@ -435,7 +438,8 @@ def get_data(n_stim, train_data, train_labels):
     return train_data[istim], train_labels[istim]
 
 
-# --- 2a. Download with verification and cache: fetch_data (begin) ---------
+# 2a. Download with verification and cache: fetch_data
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 _RECORDING_FNAME = "W3D4_stringer_oribinned1.npz"
 _RECORDING_MD5 = "436599dfd8ebe6019f066c38aed20580"
@@ -910,9 +914,8 @@ def data_provenance(path, expected_md5=None):
     )
 
 
-# --- 2a. Download with verification and cache: fetch_data (end) -----------
-
-# --- 2b. Offline surrogate: simulate_stringer (begin) ---------------------
+# 2b. Offline surrogate: simulate_stringer
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 
 
 # Version of the surrogate's generative model. Bump it whenever simulate_stringer's output
@@ -1205,8 +1208,6 @@ def _zscored_bin_means(rng, signal, counts):
     bin_mean /= np.sqrt(between_bins + within_bins / n_trials).astype(np.float32)
     return bin_mean
 
-
-# --- 2b. Offline surrogate: simulate_stringer (end) -----------------------
 
 
 # ---------------------------------------------------------------------------
@@ -1554,7 +1555,8 @@ def train_decoder(net, loss_fn, train_data, train_labels, n_epochs=50, learning_
     return track_loss
 
 
-# --- 5b. Decoders and model selection for the 1b bonus (begin) -----------
+# 5b. Decoders and model selection for the 1b bonus
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 def angles_to_circle(theta, period=180.0):
     """Map angles to points on the unit circle, so that the period wraps around.
 
@@ -2668,8 +2670,6 @@ def plot_decoder_errors(axes, true, predictions, title_suffix=""):
         ax.legend(frameon=False, fontsize=8)
 
 
-# --- 5b. Decoders and model selection for the 1b bonus (end) -------------
-
 
 # ---------------------------------------------------------------------------
 # 6. Representations
@@ -2804,7 +2804,8 @@ def upper_triangle(rdm):
     return rdm[np.triu_indices(rdm.shape[0], k=1)]
 
 
-# --- 7b. RSA inference: bootstrap, permutation, noise ceiling (begin) ----
+# 7b. RSA inference: bootstrap, permutation, noise ceiling
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 # A stimulus bootstrap draws S stimuli with replacement. rsatoolbox (and we) drop every pair of a
 # stimulus with its own copy, whose dissimilarity is a trivial 0; every other pair (k, l) of
 # original stimuli then appears c_k c_l times, where c_k counts how often k was drawn. So a
@@ -3322,8 +3323,6 @@ def plot_rdm_comparison(ax, comparison, ceiling=None, title=""):
                   f"({comparison.level:.0%} bootstrap CI)", title=title)
 
 
-# --- 7b. RSA inference: bootstrap, permutation, noise ceiling (end) ------
-
 
 # ---------------------------------------------------------------------------
 # 8. Tuning curves, decoding errors and embeddings
@@ -3495,7 +3494,8 @@ def preferred_orientation(resp, stimuli, period=180.0):
     return np.mod(np.angle(z) * period / (2 * np.pi), period), selectivity
 
 
-# --- 8b. Tuning-curve fits (begin) ---------------------------------------
+# 8b. Tuning-curve fits
+# ~~~~~~~~~~~~~~~~~~~~~
 @dataclass
 class VonMisesFit:
     """Von Mises tuning curves fitted to many units at once (see ``fit_von_mises``).
@@ -3830,8 +3830,6 @@ def plot_tuning_fits(ax, stimuli, resp, fit, units, labels=None, title=""):
     ax.legend(fontsize="small", frameon=False)
 
 
-# --- 8b. Tuning-curve fits (end) -----------------------------------------
-
 
 def explained_variance(resp, n_components=None):
     """Fraction of the variance across stimuli captured by each principal component.
@@ -3901,7 +3899,8 @@ def predict(net, data, batch_size=4096):
     return torch.cat(parts).numpy()
 
 
-# --- 8c. Part 2: decoding precision against population size (begin) -----
+# 8c. Part 2: decoding precision against population size
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 def cv_folds(stimuli, n_folds=10, scheme="interleaved", period=180.0, seed=0):
     """Test sets of K-fold cross-validation over stimuli, interleaved or in blocks of orientation.
 
@@ -4201,8 +4200,6 @@ def discrimination_threshold(sigma, p_correct=0.75):
         raise ValueError(f"p_correct must be in (0.5, 1), got {p_correct}")
     return np.asarray(sigma, dtype=np.float64) * stats.norm.ppf(p_correct)
 
-
-# --- 8c. Part 2: decoding precision against population size (end) -------
 
 
 # ---------------------------------------------------------------------------
