@@ -1,27 +1,149 @@
-"""Shared fixtures: small recording files in the real file's format, made on the fly."""
+"""Shared test data: one synthetic tuned population, and recording files made from it.
+
+Every test that needs neurons with known tuning takes them from ``tuned_population``: von Mises
+tuning with K peaks per period, independent Gaussian noise, and an optional per-stimulus jitter
+of the orientation the population "sees" (information-limiting noise). What is planted (the
+noise-free curves, each unit's parameters, the Fisher information) comes back with the responses,
+so a test can compare what the code recovers with what was put in.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 
+def _peak_terms(stimuli, preferred, kappa, amplitudes, period):
+    """Each peak's ``a_nk exp(kappa_n (cos u_k - 1))`` and its phase u_k, as (S, N) arrays."""
+    preferred = np.atleast_1d(np.asarray(preferred, dtype=float))
+    amplitudes = np.asarray(amplitudes, dtype=float)
+    amplitudes = amplitudes.reshape(1, -1) if amplitudes.ndim < 2 else amplitudes  # (1 or N, K)
+    n_peaks = amplitudes.shape[1]
+    phase = 2 * np.pi * (np.asarray(stimuli, dtype=float)[:, None] - preferred) / period
+    for k in range(n_peaks):
+        u = phase - 2 * np.pi * k / n_peaks
+        yield amplitudes[:, k] * np.exp(kappa * (np.cos(u) - 1)), u
+
+
+def tuning_curves(stimuli, preferred, kappa, amplitudes, baseline=0.0, period=180.0):
+    """Noise-free von Mises tuning, K peaks per period, evaluated directly.
+
+    ``r_n(theta) = b_n + sum_k a_nk exp(kappa_n (cos(2 pi (theta - mu_n) / P - 2 pi k / K) - 1))``.
+
+    Args:
+        stimuli: (S,) stimulus values, degrees.
+        preferred: (N,) mu, the stimulus at peak k = 0, degrees.
+        kappa: (N,) or scalar concentration.
+        amplitudes: (N, K), (K,) or scalar peak heights a_nk (a scalar: K = 1).
+        baseline: (N,) or scalar b.
+        period: P, degrees.
+
+    Returns:
+        (S, N) responses.
+    """
+    terms = [term for term, _ in _peak_terms(stimuli, preferred, kappa, amplitudes, period)]
+    return np.asarray(baseline, dtype=float) + sum(terms)
+
+
+def tuning_slopes(stimuli, preferred, kappa, amplitudes, period=180.0):
+    """Derivative of ``tuning_curves`` with respect to the stimulus, (S, N), per degree."""
+    terms = _peak_terms(stimuli, preferred, kappa, amplitudes, period)
+    return sum(term * (-kappa * np.sin(u)) for term, u in terms) * 2 * np.pi / period
+
+
+@dataclass
+class Population:
+    """Responses of a synthetic population and everything planted in them.
+
+    Attributes:
+        resp: (S, N) noisy responses, one row per stimulus.
+        clean: (S, N) noise-free responses (at the jittered stimuli).
+        stimuli: (S,) stimulus values, degrees.
+        preferred: (N,) stimulus at each unit's first peak, degrees in [0, period).
+        kappa: (N,) concentrations.
+        amplitudes: (N, K) peak heights.
+        baseline: (N,) baselines.
+        jitter: (S,) the shift xi of the stimulus each row's population saw, degrees.
+        fisher: (S,) Fisher information of the population about the stimulus, deg^-2
+            (independent Gaussian noise: sum_n r_n'(theta)^2 / noise^2; inf without noise).
+        noise: standard deviation of the Gaussian noise.
+        period: period of the tuning, degrees.
+    """
+
+    resp: np.ndarray
+    clean: np.ndarray
+    stimuli: np.ndarray
+    preferred: np.ndarray
+    kappa: np.ndarray
+    amplitudes: np.ndarray
+    baseline: np.ndarray
+    jitter: np.ndarray
+    fisher: np.ndarray
+    noise: float
+    period: float
+
+
+def tuned_population(stimuli, n_units, *, period=180.0, n_peaks=1, preferred=None, kappa=2.0,
+                     amplitudes=1.0, baseline=0.0, noise=0.3, jitter=0.0, seed=0,
+                     noise_seed=None):
+    """Von Mises-tuned units with independent Gaussian noise, their planted truth alongside.
+
+    Unit n responds to stimulus s with ``tuning_curves(theta_s + xi_s) + noise * N(0, 1)``, where
+    ``xi_s ~ N(0, jitter^2)`` is drawn once per stimulus and shared by all units: no decoder can
+    recover it, so it limits the information however many units there are.
+
+    Args:
+        stimuli: (S,) stimulus values, degrees.
+        n_units: N.
+        period: period of the tuning, degrees (180: orientation; 360: direction).
+        n_peaks: K, peaks per period, evenly spaced.
+        preferred: (N,) first-peak stimuli in degrees (default: uniform on [0, period)).
+        kappa: scalar or (N,) concentration.
+        amplitudes: scalar, (K,) or (N, K) peak heights.
+        baseline: scalar or (N,) baselines.
+        noise: standard deviation of the independent noise.
+        jitter: standard deviation of the shared stimulus jitter, degrees.
+        seed: seed (or numpy Generator) of the preferences, jitter and noise.
+        noise_seed: separate seed of the noise only (the same units, new noise).
+
+    Returns:
+        Population.
+    """
+    rng = np.random.default_rng(seed)
+    stimuli = np.asarray(stimuli, dtype=float)
+    if preferred is None:
+        preferred = rng.uniform(0, period, n_units)
+    preferred = np.broadcast_to(np.asarray(preferred, dtype=float), (n_units,))
+    kappa = np.broadcast_to(np.asarray(kappa, dtype=float), (n_units,))
+    amplitudes = np.broadcast_to(np.asarray(amplitudes, dtype=float), (n_units, n_peaks))
+    baseline = np.broadcast_to(np.asarray(baseline, dtype=float), (n_units,))
+    xi = jitter * rng.standard_normal(stimuli.size)
+    seen = stimuli + xi
+    clean = tuning_curves(seen, preferred, kappa, amplitudes, baseline, period)
+    slopes = tuning_slopes(seen, preferred, kappa, amplitudes, period)
+    with np.errstate(divide="ignore"):
+        fisher = (slopes**2).sum(axis=1) / noise**2
+    noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
+    resp = clean + noise * noise_rng.standard_normal(clean.shape)
+    return Population(resp, clean, stimuli, np.mod(preferred, period), kappa, amplitudes,
+                      baseline, xi, fisher, noise, period)
+
+
 def write_recording(path, n_neurons=40, stimuli=None, dtype=np.float32, seed=0):
-    """Write a small recording-format npz (``resp``, ``stimuli``) of tuned random responses.
+    """Write a small recording-format npz (``resp``, ``stimuli``) of a tuned population.
 
     Args:
         path: where to write the file.
         n_neurons: number of columns of ``resp``.
         stimuli: 1-D stimulus values in degrees (default: integers 0..359).
         dtype: dtype of both arrays.
-        seed: seed of the random tuning and noise.
+        seed: seed of the population.
 
     Returns:
         The path written.
     """
-    rng = np.random.default_rng(seed)
     stimuli = np.arange(360.0) if stimuli is None else np.asarray(stimuli, dtype=float)
-    pref = rng.uniform(0, 180, n_neurons)
-    theta = np.deg2rad(stimuli[:, None] - pref[None, :])
-    resp = np.exp(2 * (np.cos(2 * theta) - 1)) + 0.3 * rng.standard_normal(theta.shape)
+    resp = tuned_population(stimuli, n_neurons, seed=seed).resp
     np.savez(path, resp=resp.astype(dtype), stimuli=stimuli.astype(dtype))
     return path
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tuned_population
 from scipy import stats
 
 import ccn_helpers as ch
@@ -58,14 +59,6 @@ def test_decoding_errors_closed_forms():
         ch.decoding_errors([1.0, 2.0], [1.0])
 
 
-def tuned_population(n_units=200, noise=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    stimuli = np.arange(0.0, 360.0)
-    pref = rng.uniform(0, 180, n_units)
-    resp = np.exp(2 * (np.cos(np.deg2rad(2 * (stimuli[:, None] - pref))) - 1))
-    return resp + noise * rng.standard_normal(resp.shape), stimuli, pref
-
-
 def test_binned_tuning_means():
     resp = np.arange(12.0).reshape(6, 2)
     centres, curves = ch.binned_tuning(resp, [0, 1, 2, 3, 4, 5], n_bins=3)
@@ -74,13 +67,14 @@ def test_binned_tuning_means():
 
 
 def test_split_half_reliability_separates_tuned_from_noise():
-    resp, stimuli, _ = tuned_population()
+    pop = tuned_population(np.arange(360.0), 200, noise=0.3)
+    resp, stimuli = pop.resp, pop.stimuli
     noise = np.random.default_rng(1).standard_normal(resp.shape)
     both = np.concatenate([resp, noise], axis=1)
     rel = ch.split_half_reliability(both, stimuli)
     assert rel.shape == (400,)
     # signal variance of the binned curve over signal plus noise variance (5 trials a bin)
-    signal = np.var(ch.binned_tuning(tuned_population(noise=0.0)[0], stimuli, 36)[1], axis=0)
+    signal = np.var(ch.binned_tuning(pop.clean, stimuli, 36)[1], axis=0)
     expected = signal / (signal + 0.3**2 / 5)
     assert np.median(rel[:200]) == pytest.approx(np.median(expected), abs=0.05)
     assert abs(np.median(rel[200:])) < 0.1
@@ -90,11 +84,11 @@ def test_split_half_reliability_separates_tuned_from_noise():
 
 
 def test_preferred_orientation_recovers_the_peak():
-    resp, stimuli, pref = tuned_population(noise=0.05)
-    found, selectivity = ch.preferred_orientation(resp, stimuli)
-    assert np.max(np.abs(ch.orientation_difference(found, pref))) < 2
+    pop = tuned_population(np.arange(360.0), 200, noise=0.05)
+    found, selectivity = ch.preferred_orientation(pop.resp, pop.stimuli)
+    assert np.max(np.abs(ch.orientation_difference(found, pop.preferred))) < 2
     assert np.all(selectivity > 0.3)
-    _, flat = ch.preferred_orientation(np.ones((360, 3)), stimuli)
+    _, flat = ch.preferred_orientation(np.ones((360, 3)), pop.stimuli)
     np.testing.assert_array_equal(flat, 0)
 
 
@@ -107,8 +101,7 @@ def test_explained_variance_matches_numpy_eigenvalues():
 
 
 def test_embed_is_deterministic_and_shaped():
-    resp, stimuli, _ = tuned_population(n_units=60)
-    resp = resp[::4]
+    resp = tuned_population(np.arange(0.0, 360.0, 4.0), 60).resp
     for method in ("pca", "tsne"):
         a = ch.embed(resp, method, seed=3)
         assert a.shape == (90, 2)
@@ -155,9 +148,9 @@ def test_plot_rdms_shares_one_colour_scale(agg):
 
 
 def test_plot_tuning_curves_and_embeddings_and_filters(agg):
-    resp, stimuli, _ = tuned_population(n_units=4)
+    pop = tuned_population(np.arange(360.0), 4)
     fig, ax = agg.subplots()
-    ch.plot_tuning_curves(ax, stimuli, resp, [0, 2], n_bins=12, title="t")
+    ch.plot_tuning_curves(ax, pop.stimuli, pop.resp, [0, 2], n_bins=12, title="t")
     assert len(ax.lines) == 4 and ax.get_title() == "t"  # raw + binned for each unit
     fig = ch.plot_embeddings({"a": np.zeros((7, 2)), "b": np.ones((7, 2))},
                              np.linspace(-90, 90, 7), " (surrogate)")

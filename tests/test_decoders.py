@@ -2,18 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import tuned_population
 from sklearn.base import clone
 
 import ccn_helpers as ch
-
-
-def population(n_stimuli=181, n_neurons=300, noise=0.2, seed=0, low=-90, high=90):
-    """Von Mises-tuned neurons (period 180 deg) with Gaussian noise; orientations evenly spaced."""
-    rng = np.random.default_rng(seed)
-    theta = np.linspace(low, high, n_stimuli)
-    pref = rng.uniform(-90, 90, n_neurons)
-    resp = np.exp(2 * (np.cos(np.deg2rad(2 * (theta[:, None] - pref))) - 1))
-    return resp + noise * rng.standard_normal(resp.shape), theta
 
 
 @pytest.mark.parametrize("period, angle_min", [(180.0, -90.0), (360.0, 0.0), (180.0, 0.0)])
@@ -31,7 +23,8 @@ def test_circular_mapping_round_trips_every_angle(period, angle_min):
 
 
 def test_circular_ridge_recovers_orientation_on_a_tuned_population():
-    resp, theta = population()
+    theta = np.linspace(-90, 90, 181)
+    resp = tuned_population(theta, 300, noise=0.2).resp
     rng = np.random.default_rng(1)
     idx = rng.permutation(len(theta))
     train, test = idx[:108], idx[108:]
@@ -42,7 +35,8 @@ def test_circular_ridge_recovers_orientation_on_a_tuned_population():
 
 
 def test_circular_ridge_leave_one_out_is_exact():
-    resp, theta = population(n_stimuli=40, n_neurons=60, noise=0.5)
+    theta = np.linspace(-90, 90, 40)
+    resp = tuned_population(theta, 60, noise=0.5).resp
     alpha = 10.0
     model = ch.CircularRidge(alphas=[alpha]).fit(resp, theta)
     # brute force: refit without each stimulus (ridge with intercept via centring)
@@ -61,7 +55,8 @@ def test_circular_ridge_leave_one_out_is_exact():
 
 
 def test_circular_ridge_predicts_the_primal_ridge_solution():
-    resp, theta = population(n_stimuli=30, n_neurons=20, noise=0.3)
+    theta = np.linspace(-90, 90, 30)
+    resp = tuned_population(theta, 20, noise=0.3).resp
     alpha = 3.0
     model = ch.CircularRidge(alphas=[alpha]).fit(resp, theta)
     xc = resp - resp.mean(0)

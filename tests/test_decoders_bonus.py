@@ -7,25 +7,18 @@ direct recomputations with numpy, and synthetic populations whose orientation is
 import numpy as np
 import pytest
 import torch
+from conftest import tuned_population
 from scipy import stats
 from sklearn.base import BaseEstimator, clone
-from test_decoders import population
 
 import ccn_helpers as ch
-
-
-def tuned(theta, n_neurons=300, noise=0.2, seed=0, noise_seed=None):
-    """Responses of von Mises neurons (period 180 deg, no information on the direction)."""
-    rng = np.random.default_rng(seed)
-    pref = rng.uniform(-90, 90, n_neurons)
-    r = np.exp(2 * (np.cos(np.deg2rad(2 * (np.asarray(theta)[:, None] - pref))) - 1))
-    return r + noise * np.random.default_rng(noise_seed).standard_normal(r.shape)
 
 
 @pytest.fixture(scope="module")
 def split():
     """181 stimuli at 1-deg steps, 300 noisy tuned neurons, a random 108 / 73 split."""
-    resp, theta = population()
+    theta = np.linspace(-90, 90, 181)
+    resp = tuned_population(theta, 300, noise=0.2).resp
     idx = np.random.default_rng(1).permutation(len(theta))
     return resp, theta, idx[:108], idx[108:]
 
@@ -37,24 +30,29 @@ def circular_rmse(predicted, true):
 # --- each decoder recovers orientation -------------------------------------------------
 
 
-@pytest.mark.parametrize("make, bound", [
-    (ch.CircularRidge, 2.0),
-    (ch.PopulationVectorDecoder, 3.0),
+@pytest.mark.parametrize("make, bound, scored", [
+    (ch.CircularRidge, 2.0, 90.0),
+    (ch.PopulationVectorDecoder, 3.0, 90.0),
     (lambda: ch.TorchMLPDecoder(hidden=(64,), target="circle", optimizer="adamw",
                                 learning_rate=3e-3, weight_decay=1e-3, n_epochs=300,
-                                input_space="rowspace", device="cpu"), 4.0),
-    (ch.BoundaryHedgedDecoder, 2.0),
+                                input_space="rowspace", device="cpu"), 4.0, 90.0),
+    # by design the hedge pulls predictions within a few sigma of +-90 towards the middle when
+    # the training data show end confusions (whether they do depends on the noise drawn), so it
+    # is scored away from the ends here and at the ends by the hedge tests below
+    (ch.BoundaryHedgedDecoder, 2.0, 80.0),
 ])
-def test_circular_decoders_recover_orientation(split, make, bound):
+def test_circular_decoders_recover_orientation(split, make, bound, scored):
     # stimuli 1 deg apart, 300 neurons with noise 0.2: about 1 deg is reachable; chance is 52 deg
     resp, theta, train, test = split
     predicted = make().fit(resp[train], theta[train]).predict(resp[test])
-    assert circular_rmse(predicted, theta[test]) < bound
+    inside = np.abs(theta[test]) <= scored
+    assert circular_rmse(predicted[inside], theta[test][inside]) < bound
     assert np.all((predicted >= -90) & (predicted <= 90))
 
 
 def test_angle_ridge_recovers_orientation_on_a_line_and_matches_the_primal_solution():
-    resp, theta = population(n_stimuli=121, low=-60, high=60)  # no wrap-around in this range
+    theta = np.linspace(-60, 60, 121)  # no wrap-around in this range
+    resp = tuned_population(theta, 300, noise=0.2).resp
     idx = np.random.default_rng(2).permutation(len(theta))
     model = ch.AngleRidge().fit(resp[idx[:72]], theta[idx[:72]])
     assert np.sqrt(np.mean((model.predict(resp[idx[72:]]) - theta[idx[72:]]) ** 2)) < 6.0
@@ -67,7 +65,8 @@ def test_angle_ridge_recovers_orientation_on_a_line_and_matches_the_primal_solut
 
 
 def test_angle_ridge_leave_one_out_is_exact():
-    resp, theta = population(n_stimuli=30, n_neurons=40, noise=0.5)
+    theta = np.linspace(-90, 90, 30)
+    resp = tuned_population(theta, 40, noise=0.5).resp
     alpha = 5.0
     model = ch.AngleRidge(alphas=[alpha]).fit(resp, theta)
     errors = []
@@ -81,7 +80,8 @@ def test_angle_ridge_leave_one_out_is_exact():
 
 
 def test_circular_ridge_leave_one_out_angles_are_refits_without_each_stimulus():
-    resp, theta = population(n_stimuli=25, n_neurons=30, noise=0.5)
+    theta = np.linspace(-90, 90, 25)
+    resp = tuned_population(theta, 30, noise=0.5).resp
     model = ch.CircularRidge(alphas=[3.0]).fit(resp, theta)
     for i in range(len(theta)):
         keep = np.arange(len(theta)) != i
@@ -186,11 +186,11 @@ def test_hedge_lowers_the_raw_error_where_a_circular_decoder_confuses_the_ends()
     # responses with period 180 carry no clue to which end a label is at: a circular
     # decoder lands on either end at random and pays ~180^2 when wrong
     y_train = np.linspace(-90, 90, 181)
-    x_train = tuned(y_train, noise_seed=1)
+    x_train = tuned_population(y_train, 300, noise=0.2, noise_seed=1).resp
     y_ends = np.repeat([-90.0, -89.5, 89.5, 90.0], 50)
-    x_ends = tuned(y_ends, noise_seed=2)
+    x_ends = tuned_population(y_ends, 300, noise=0.2, noise_seed=2).resp
     y_mid = np.linspace(-70, 70, 57)
-    x_mid = tuned(y_mid, noise_seed=3)
+    x_mid = tuned_population(y_mid, 300, noise=0.2, noise_seed=3).resp
     circular = ch.CircularRidge().fit(x_train, y_train)
     hedged = ch.BoundaryHedgedDecoder().fit(x_train, y_train)
     assert hedged.flip_weight_ > 0  # cross-validation inside the training set saw the flips

@@ -1,33 +1,22 @@
 """Part 2 helpers: decoding precision against population size, on populations of known information.
 
-Synthetic neurons have von Mises orientation tuning (period 180 deg) and independent Gaussian
-noise, so their Fisher information is known in closed form; an optional per-stimulus jitter of
-the orientation the population "sees" is information-limiting noise of known size.
+The synthetic neurons (conftest's ``tuned_population``) have von Mises orientation tuning (period
+180 deg) and independent Gaussian noise, so their Fisher information is known in closed form; an
+optional per-stimulus jitter of the orientation the population "sees" is information-limiting
+noise of known size: no decoder can recover it, so the squared error cannot fall below
+``mean(xi^2)`` however many neurons.
 """
 
 import numpy as np
 import pytest
+from conftest import tuned_population
 from scipy import special
 
 import ccn_helpers as ch
 
 
-def population(n_neurons, n_stimuli=180, noise=0.3, jitter=0.0, kappa=2.0, seed=0):
-    """Tuned population; returns responses, orientations, Fisher information (deg^-2), jitter.
-
-    Neuron n responds ``exp(kappa (cos 2(theta + xi - phi_n) - 1)) + noise * N(0, 1)``, with
-    ``xi ~ N(0, jitter^2)`` one draw per stimulus (shared by all neurons): no decoder can
-    recover it, so the squared error cannot fall below ``mean(xi^2)`` however many neurons.
-    """
-    rng = np.random.default_rng(seed)
-    theta = np.arange(n_stimuli) * 180.0 / n_stimuli
-    pref = rng.uniform(0, 180, n_neurons)
-    xi = jitter * rng.standard_normal(n_stimuli)
-    d = np.deg2rad(2 * (theta[:, None] + xi[:, None] - pref))
-    tuning = np.exp(kappa * (np.cos(d) - 1))
-    slope = tuning * (-kappa * np.sin(d)) * np.deg2rad(2)  # d tuning / d theta, per degree
-    fisher = (slope**2).sum(axis=1) / noise**2
-    return tuning + noise * rng.standard_normal(tuning.shape), theta, fisher, xi
+def orientations(n_stimuli=180):
+    return np.arange(n_stimuli) * 180.0 / n_stimuli
 
 
 # --- cross-validation folds -------------------------------------------------------------------
@@ -76,7 +65,8 @@ def test_folds_reject_bad_arguments():
 # --- the decoding curve -----------------------------------------------------------------------
 
 def test_gram_embedding_gives_exactly_the_decoder_fitted_on_all_neurons():
-    resp, theta, _, _ = population(200, n_stimuli=60, noise=0.5)
+    theta = orientations(60)
+    resp = tuned_population(theta, 200, noise=0.5).resp
     curve = ch.decoding_error_curve(resp, theta, [200], n_repeats=1, n_folds=5, seed=7)
     # reference: CircularRidge fitted on the 200 neurons themselves, fold by fold
     expected = np.empty(theta.size)
@@ -90,7 +80,8 @@ def test_gram_embedding_gives_exactly_the_decoder_fitted_on_all_neurons():
 
 
 def test_error_falls_as_one_over_sqrt_n_for_independent_noise():
-    resp, theta, fisher, _ = population(720)
+    pop = tuned_population(orientations(), 720)
+    resp, theta, fisher = pop.resp, pop.stimuli, pop.fisher
     sizes = [20, 45, 90, 180, 360, 720]
     curve = ch.decoding_error_curve(resp, theta, sizes, n_repeats=3, n_folds=5)
     assert curve["rmse"].shape == (6, 3)
@@ -108,7 +99,8 @@ def test_error_falls_as_one_over_sqrt_n_for_independent_noise():
 
 
 def test_information_limiting_noise_shows_up_as_the_fitted_floor():
-    resp, theta, _, xi = population(2000, jitter=0.5)
+    pop = tuned_population(orientations(), 2000, jitter=0.5)
+    resp, theta, xi = pop.resp, pop.stimuli, pop.jitter
     sizes = [100, 200, 500, 1000, 2000]
     curve = ch.decoding_error_curve(resp, theta, sizes, n_repeats=3, n_folds=5)
     _, b = ch.fit_information_saturation(sizes, curve["rmse"])
@@ -116,7 +108,8 @@ def test_information_limiting_noise_shows_up_as_the_fitted_floor():
 
 
 def test_blocked_split_is_harder_than_interleaved_on_the_same_neurons():
-    resp, theta, _, _ = population(300, n_stimuli=180)
+    theta = orientations()
+    resp = tuned_population(theta, 300).resp
     kw = {"sizes": [300], "n_repeats": 2, "n_folds": 10, "seed": 0}
     inter = ch.decoding_error_curve(resp, theta, scheme="interleaved", **kw)["rmse"].mean()
     blocked = ch.decoding_error_curve(resp, theta, scheme="blocked", **kw)["rmse"].mean()
@@ -125,7 +118,8 @@ def test_blocked_split_is_harder_than_interleaved_on_the_same_neurons():
 
 def test_ranked_selection_scores_neurons_on_training_folds_only_and_helps():
     rng = np.random.default_rng(0)
-    tuned, theta, _, _ = population(100, noise=0.3)
+    theta = orientations()
+    tuned = tuned_population(theta, 100, noise=0.3).resp
     resp = np.concatenate([tuned, 0.3 * rng.standard_normal((180, 400))], axis=1)  # 400 silent
     seen = []
 
@@ -146,7 +140,8 @@ def test_ranked_selection_scores_neurons_on_training_folds_only_and_helps():
 
 
 def test_curve_rejects_sizes_out_of_range():
-    resp, theta, _, _ = population(30, n_stimuli=40)
+    theta = orientations(40)
+    resp = tuned_population(theta, 30).resp
     with pytest.raises(ValueError, match="sizes"):
         ch.decoding_error_curve(resp, theta, [10, 31])
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rsatoolbox
 import torch
+from conftest import tuned_population
 from rsatoolbox.rdm import RDMs, compare
 from scipy import stats
 
@@ -27,9 +28,7 @@ def with_ties(rdm):
 def tuned_rdm(rng, n_stimuli=36, n_units=200, noise=0.3, pref=None):
     """RDM of a population tuned to orientation (smooth structure) plus noise."""
     theta = np.arange(n_stimuli) * 180 / n_stimuli
-    pref = rng.uniform(0, 180, n_units) if pref is None else pref
-    signal = np.exp(2 * (np.cos(np.deg2rad(2 * (theta[:, None] - pref))) - 1))
-    return ch.RDM(signal + noise * rng.standard_normal(signal.shape))
+    return ch.RDM(tuned_population(theta, n_units, preferred=pref, noise=noise, seed=rng).resp)
 
 
 # --- equality with rsatoolbox -------------------------------------------------------------
@@ -200,10 +199,9 @@ def test_noise_ceiling_predicts_repeat_and_true_model_correlations():
     theta = np.arange(36) * 5.0
     reliability, ceiling, repeat, true_model = [], [], [], []
     for trial in range(4):
-        pref = rng.uniform(0, 180, 300)
-        signal = np.exp(2 * (np.cos(np.deg2rad(2 * (theta[:, None] - pref))) - 1))
-        data = signal + rng.standard_normal(signal.shape)
-        again = signal + rng.standard_normal(signal.shape)
+        pop = tuned_population(theta, 300, noise=1.0, seed=rng)
+        signal, data = pop.clean, pop.resp
+        again = tuned_population(theta, 300, preferred=pop.preferred, noise=1.0, seed=rng).resp
         nc = ch.split_half_noise_ceiling(data, n_splits=8, seed=trial)["pearson"]
         reliability.append(nc["reliability"])
         ceiling.append(nc["ceiling"])
@@ -218,7 +216,7 @@ def test_noise_ceiling_of_noise_free_population_is_one():
     rng = np.random.default_rng(11)
     theta = np.arange(36) * 5.0
     pref = np.linspace(0, 180, 400, endpoint=False)
-    signal = np.exp(2 * (np.cos(np.deg2rad(2 * (theta[:, None] - pref))) - 1))
+    signal = tuned_population(theta, 400, preferred=pref, noise=0.0).resp
     nc = ch.split_half_noise_ceiling(signal[:, rng.permutation(400)], n_splits=3)
     for method in ("pearson", "spearman"):
         assert nc[method]["ceiling"] == pytest.approx(1.0, abs=0.01)  # halves differ slightly

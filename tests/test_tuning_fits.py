@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import tuned_population, tuning_curves
 from scipy.optimize import curve_fit
 
 import ccn_helpers as ch
@@ -12,13 +13,8 @@ def hwhm_to_kappa(hwhm_deg, period):
     return np.log(2) / (1 - np.cos(2 * np.pi * np.asarray(hwhm_deg) / period))
 
 
-def double_von_mises(theta, b, a1, a2, mu, kappa):
-    """The two-peaked model written out directly (theta, mu in degrees, period 360)."""
-    x = np.deg2rad(np.asarray(theta)[:, None] - mu)
-    return b + a1 * np.exp(kappa * (np.cos(x) - 1)) + a2 * np.exp(kappa * (np.cos(x - np.pi) - 1))
-
-
 def planted_population(n_units=300, noise=0.1, seed=0):
+    """Two peaks 180 deg apart (period 360), random width, heights and baseline per unit."""
     rng = np.random.default_rng(seed)
     truth = {
         "mu": rng.uniform(0, 360, n_units),
@@ -28,10 +24,11 @@ def planted_population(n_units=300, noise=0.1, seed=0):
         "b": rng.normal(0, 0.2, n_units),
     }
     theta = np.arange(360.0)
-    kappa = hwhm_to_kappa(truth["hwhm"], 360)
-    clean = double_von_mises(theta, truth["b"], truth["a1"], truth["a1"] * truth["ratio"],
-                             truth["mu"], kappa)
-    return theta, clean + noise * rng.standard_normal(clean.shape), truth
+    pop = tuned_population(theta, n_units, period=360, n_peaks=2, preferred=truth["mu"],
+                           kappa=hwhm_to_kappa(truth["hwhm"], 360),
+                           amplitudes=np.c_[truth["a1"], truth["a1"] * truth["ratio"]],
+                           baseline=truth["b"], noise=noise, seed=rng)
+    return theta, pop.resp, truth
 
 
 def test_noise_free_curves_are_recovered_exactly():
@@ -66,7 +63,7 @@ def test_fit_is_as_good_as_scipy_curve_fit():
               hwhm_to_kappa(truth["hwhm"][n], 360)]
 
         def model(t, b, a1, a2, mu, kappa):
-            return double_von_mises(t, b, a1, a2, mu, kappa)[:, 0]
+            return tuning_curves(t, mu, kappa, [a1, a2], b, period=360)[:, 0]
 
         best, _ = curve_fit(model, theta, resp[:, n], p0=p0)  # started at the truth
         sse_scipy = np.sum((resp[:, n] - model(theta, *best)) ** 2)
@@ -76,8 +73,7 @@ def test_fit_is_as_good_as_scipy_curve_fit():
 
 def test_second_peak_higher_is_swapped_to_main():
     theta = np.arange(360.0)
-    resp = double_von_mises(theta, np.array([0.1]), np.array([0.4]), np.array([1.0]),
-                            np.array([30.0]), np.array([8.0]))
+    resp = tuning_curves(theta, [30.0], 8.0, [0.4, 1.0], 0.1, period=360)
     fit = ch.fit_von_mises(resp, theta, n_iter=10)
     assert fit.preferred[0] == pytest.approx(210.0, abs=1e-3)
     assert fit.peak_ratio[0] == pytest.approx(0.4, abs=1e-4)
@@ -87,9 +83,7 @@ def test_second_peak_higher_is_swapped_to_main():
 def test_peaks_are_relabelled_main_first_for_any_number_of_peaks():
     # three peaks 120 deg apart, the middle one (at 130 deg) highest
     theta = np.arange(0.0, 360.0, 2.0)
-    x = np.deg2rad(theta - 10.0)
-    resp = 0.2 + sum(a * np.exp(6.0 * (np.cos(x - 2 * np.pi * k / 3) - 1))
-                     for k, a in enumerate([0.5, 1.0, 0.2]))
+    resp = tuning_curves(theta, [10.0], 6.0, [0.5, 1.0, 0.2], 0.2, period=360)[:, 0]
     fit = ch.fit_von_mises(resp[:, None], theta, period=360, n_peaks=3, n_phi=72, n_iter=15)
     assert fit.preferred[0] == pytest.approx(130.0, abs=1e-3)
     np.testing.assert_allclose(fit.amplitudes[0], [1.0, 0.2, 0.5], atol=1e-4)
@@ -103,11 +97,10 @@ def test_single_peak_orientation_fit_on_assignment_range():
     n = 50
     mu = rng.uniform(-90, 90, n)
     hwhm = rng.uniform(5, 30, n)
-    kappa = hwhm_to_kappa(hwhm, 180)
     a, b = rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n)
-    resp = b + a * np.exp(kappa * (np.cos(np.deg2rad(2 * (theta[:, None] - mu))) - 1))
-    fit = ch.fit_von_mises(resp + 0.02 * rng.standard_normal(resp.shape), theta, period=180,
-                           n_peaks=1)
+    pop = tuned_population(theta, n, preferred=mu, kappa=hwhm_to_kappa(hwhm, 180),
+                           amplitudes=a[:, None], baseline=b, noise=0.02, seed=rng)
+    fit = ch.fit_von_mises(pop.resp, theta, period=180, n_peaks=1)
     assert fit.amplitudes.shape == (n, 1)
     np.testing.assert_allclose(ch.orientation_difference(fit.preferred, mu, 180), 0, atol=0.5)
     np.testing.assert_allclose(fit.hwhm, hwhm, rtol=0.05)
@@ -118,7 +111,7 @@ def test_single_peak_orientation_fit_on_assignment_range():
 
 def test_hwhm_is_where_the_curve_is_at_half_height():
     theta = np.arange(-90.0, 90.0)
-    resp = 0.5 + 2.0 * np.exp(3.0 * (np.cos(np.deg2rad(2 * (theta[:, None] - 10.0))) - 1))
+    resp = tuning_curves(theta, [10.0], 3.0, 2.0, 0.5, period=180)
     fit = ch.fit_von_mises(resp, theta, period=180, n_peaks=1, n_iter=10)
     w = fit.hwhm[0]
     at_half = fit.predict([10.0 - w, 10.0 + w])[:, 0]
