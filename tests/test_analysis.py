@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import tuned_population
+from conftest import tuned_population, write_recording
 from scipy import stats
 
 import ccn_helpers as ch
@@ -25,6 +25,18 @@ def test_compare_rdms_matches_scipy_on_upper_triangles():
     a2 = a.copy()
     np.fill_diagonal(a2, 5.0)
     assert ch.compare_rdms(a2, b) == pytest.approx(ch.compare_rdms(a, b))
+
+
+def test_compare_rdms_spearman_gives_tied_dissimilarities_their_average_rank():
+    rng = np.random.default_rng(3)
+    # dissimilarities rounded to one decimal: 66 pairs share about 15 distinct values
+    a, b = np.round(random_rdm(rng), 1), np.round(random_rdm(rng), 1)
+    iu = np.triu_indices(12, k=1)
+    assert np.unique(a[iu]).size < 30 and np.unique(b[iu]).size < 30
+    expected = stats.spearmanr(a[iu], b[iu])[0]  # scipy ranks ties by their average rank
+    assert ch.compare_rdms(a, b, "spearman") == pytest.approx(expected, abs=1e-12)
+    # an RDM with one value repeated against its own ranks: still exactly 1
+    assert ch.compare_rdms(a, a, "spearman") == pytest.approx(1.0, abs=1e-12)
 
 
 def test_compare_rdms_rejects_bad_input():
@@ -57,6 +69,21 @@ def test_decoding_errors_closed_forms():
     assert errs["circ_median_abs"] == pytest.approx(np.median(np.abs(c)))
     with pytest.raises(ValueError, match="one each"):
         ch.decoding_errors([1.0, 2.0], [1.0])
+
+
+def test_decoding_errors_use_the_period_given():
+    # directions (period 360): the circular errors wrap at +-180, not at +-90
+    true = np.array([10.0, 350.0, 100.0, 0.0, 200.0])
+    pred = np.array([350.0, 10.0, 300.0, 90.0, 25.0])
+    errs = ch.decoding_errors(pred, true, period=360)
+    wrapped = np.array([-20.0, 20.0, -160.0, 90.0, -175.0])  # by hand
+    assert errs["circ_rmse"] == pytest.approx(np.sqrt(np.mean(wrapped**2)))
+    assert errs["circ_median_abs"] == pytest.approx(90.0)
+    assert errs["mse"] == pytest.approx(np.mean((pred - true) ** 2))
+    # the same numbers as orientations (period 180) wrap at +-90
+    on_180 = np.array([-20.0, 20.0, 20.0, -90.0, 5.0])
+    assert ch.decoding_errors(pred, true)["circ_rmse"] == pytest.approx(
+        np.sqrt(np.mean(on_180**2)))
 
 
 def test_binned_tuning_means():
@@ -100,6 +127,18 @@ def test_explained_variance_matches_numpy_eigenvalues():
     assert ch.explained_variance(x, 3).shape == (3,)
 
 
+def test_embed_pca_is_the_svd_projection_in_order_of_variance():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 8)) @ np.diag([5, 3, 2, 1.5, 1, 0.5, 0.3, 0.1]) + 7.0
+    u, s, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    expected = u[:, :3] * s[:3]  # scores on the three largest components, largest first
+    got = ch.embed(x, "pca", n_components=3)
+    assert got.shape == (50, 3)
+    signs = np.sign(np.sum(got * expected, axis=0))  # a component's sign is arbitrary
+    np.testing.assert_allclose(got * signs, expected, atol=1e-9)
+    assert np.all(np.diff(np.var(got, axis=0)) < 0)
+
+
 def test_embed_is_deterministic_and_shaped():
     resp = tuned_population(np.arange(0.0, 360.0, 4.0), 60).resp
     for method in ("pca", "tsne"):
@@ -113,6 +152,17 @@ def test_embed_is_deterministic_and_shaped():
 def test_load_recording_returns_all_bins(recording):
     resp, stimuli = ch.load_recording(recording)
     assert resp.shape == (360, 40) and stimuli.shape == (360,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_load_recording_returns_the_file_rows_in_their_order(tmp_path, dtype):
+    stimuli = np.random.default_rng(5).permutation(360).astype(float)  # rows in no sorted order
+    path = write_recording(tmp_path / "r.npz", n_neurons=7, stimuli=stimuli, dtype=dtype)
+    resp, got_stimuli = ch.load_recording(path)
+    with np.load(path) as stored:
+        np.testing.assert_array_equal(resp, stored["resp"])
+        np.testing.assert_array_equal(got_stimuli, stored["stimuli"])
+    assert resp.dtype == got_stimuli.dtype == dtype
 
 
 def test_predict_matches_a_no_grad_forward_pass():

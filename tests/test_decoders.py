@@ -65,6 +65,27 @@ def test_circular_ridge_predicts_the_primal_ridge_solution():
     np.testing.assert_allclose(model.coef_, w, atol=1e-8)
 
 
+def test_circular_ridge_predicts_around_a_non_zero_mean_angle():
+    # orientations 10..70 deg: the targets' mean (cos 2 theta, sin 2 theta) is far from 0, so
+    # the prediction needs the intercept as well as the weights
+    theta = np.linspace(10, 70, 61)
+    resp = tuned_population(theta, 40, noise=0.3).resp
+    train, test = np.arange(0, 61, 2), np.arange(1, 61, 2)
+    alpha = 2.0
+    model = ch.CircularRidge(alphas=[alpha]).fit(resp[train], theta[train])
+    # reference: primal ridge with an unpenalised intercept, decoded with arctan2
+    x, phase = resp[train], np.deg2rad(2 * theta[train])
+    targets = np.c_[np.cos(phase), np.sin(phase)]
+    assert np.hypot(*targets.mean(axis=0)) > 0.5
+    xc, tc = x - x.mean(axis=0), targets - targets.mean(axis=0)
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ tc)
+    points = (resp[test] - x.mean(axis=0)) @ w + targets.mean(axis=0)
+    expected = np.rad2deg(np.arctan2(points[:, 1], points[:, 0])) / 2
+    got = model.predict(resp[test])
+    np.testing.assert_allclose(ch.orientation_difference(got, expected), 0, atol=1e-8)
+    assert np.sqrt(np.mean(ch.orientation_difference(got, theta[test]) ** 2)) < 5
+
+
 def test_circular_ridge_is_a_scikit_learn_estimator():
     model = ch.CircularRidge(alphas=[1.0, 10.0], period=360.0, angle_min=0.0)
     copy = clone(model)

@@ -71,6 +71,28 @@ def test_fit_is_as_good_as_scipy_curve_fit():
         assert sse_ours <= sse_scipy * (1 + 1e-4)
 
 
+def squared_error(fit, resp, theta):
+    """(n_units,) residual sum of squares of a fit, its curves built by conftest's own model."""
+    curves = tuning_curves(theta, fit.preferred, fit.kappa, fit.amplitudes, fit.baseline,
+                           fit.period)
+    return np.sum((resp - curves) ** 2, axis=0)
+
+
+@pytest.mark.parametrize("n_iter", [1, 3, 8])
+def test_refinement_never_ends_worse_than_its_starting_grid_fit(n_iter):
+    # The Levenberg-Marquardt stage starts at the grid fit and must keep a step only where it
+    # lowers that unit's error: on tuned units and on pure noise (where steps often fail) alike.
+    theta, tuned, _ = planted_population(n_units=150, noise=0.3, seed=9)
+    noise = np.random.default_rng(10).standard_normal((theta.size, 150))
+    resp = np.concatenate([tuned, noise], axis=1)
+    grid = squared_error(ch.fit_von_mises(resp, theta, n_iter=0), resp, theta)
+    refined = squared_error(ch.fit_von_mises(resp, theta, n_iter=n_iter), resp, theta)
+    worse = np.flatnonzero(refined > grid * (1 + 1e-9))
+    assert worse.size == 0, f"units {worse[:10]} end above their grid error"
+    # and the steps taken do help: most tuned units improve on the grid's coarse optimum
+    assert np.mean(refined[:150] < grid[:150] * (1 - 1e-6)) > 0.9
+
+
 def test_second_peak_higher_is_swapped_to_main():
     theta = np.arange(360.0)
     resp = tuning_curves(theta, [30.0], 8.0, [0.4, 1.0], 0.1, period=360)
