@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOK := assignment_3.ipynb
 BUILD := build
 
-.PHONY: test run notebook lint venv clean
+.PHONY: test run notebook lint venv clean mutate
 
 venv: $(STAMP)
 
@@ -38,5 +38,15 @@ notebook: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=600 $(NOTEBOOK)
 
+# Mutation testing of the analysis sections with their fast tests (tools/mutate.py says which);
+# about half an hour on 2 cores. Not part of CI. mutmut is installed on first use.
+MUTMUT := $(VENV)/bin/mutmut
+$(MUTMUT): requirements-mutate.txt | $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-mutate.txt
+	touch $(MUTMUT)
+
+mutate: $(STAMP) $(MUTMUT)
+	$(PY) tools/mutate.py $(MUTATE_ARGS)
+
 clean:
-	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache mutants

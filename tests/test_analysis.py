@@ -1,5 +1,7 @@
 """RDM comparison, decoding errors, tuning and embeddings against numpy/scipy references."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -42,7 +44,13 @@ def test_compare_rdms_spearman_gives_tied_dissimilarities_their_average_rank():
 def test_compare_rdms_rejects_bad_input():
     with pytest.raises(ValueError, match="square"):
         ch.compare_rdms(np.zeros((3, 3)), np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="method"):
+    # equal shapes, but not square
+    with pytest.raises(ValueError, match=r"^RDMs must be square and of equal shape, got \(3, 4\) "
+                                         r"and \(3, 4\)$"):
+        ch.compare_rdms(np.zeros((3, 4)), np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="square"):
+        ch.compare_rdms(np.zeros(9), np.zeros(9))
+    with pytest.raises(ValueError, match=r"^method must be 'pearson' or 'spearman', got 'cosine'$"):
         ch.compare_rdms(np.eye(3), np.eye(3), "cosine")
 
 
@@ -207,3 +215,105 @@ def test_plot_tuning_curves_and_embeddings_and_filters(agg):
     assert [a.get_title() for a in fig.axes[:2]] == ["a (surrogate)", "b (surrogate)"]
     fig = ch.plot_filters({"before": ch.filters(), "after": ch.filters()[:4]})
     assert sum(bool(a.images) for a in fig.axes) == 10
+
+
+# --- inputs as the notebook passes them: float32 tensors, (n, 1) columns, degenerate units -----
+
+
+def test_float32_and_column_inputs_are_computed_in_float64():
+    # load_data returns float32 tensors with (n, 1) stimuli: the results must be those of the
+    # same values in float64 and 1-D
+    pop = tuned_population(np.arange(0.0, 360.0, 2.0), 12, noise=0.3, baseline=2.0)
+    resp32 = torch.tensor(pop.resp, dtype=torch.float32)
+    stim32 = torch.tensor(pop.stimuli, dtype=torch.float32)[:, None]
+    resp64, stim64 = resp32.double().numpy(), stim32.double().numpy()[:, 0]
+    pairs = [
+        (lambda r, s: ch.decoding_errors(r[:, 0], s), "decoding_errors"),
+        (lambda r, s: ch.decoding_errors(s + 1.5, s), "decoding_errors (columns)"),
+        (lambda r, s: ch.preferred_orientation(r, s), "preferred_orientation"),
+        (lambda r, s: ch.reliability_threshold(r, s, n_bins=12), "reliability_threshold"),
+        (lambda r, s: ch.explained_variance(r), "explained_variance"),
+        (lambda r, s: ch.embed(r), "embed"),
+        (lambda r, s: ch.von_mises_cv_r2(r, s), "von_mises_cv_r2"),
+        (lambda r, s: ch.von_mises_cv_threshold(r, s), "von_mises_cv_threshold"),
+    ]
+    for compute, name in pairs:
+        np.testing.assert_allclose(flat(compute(resp32, stim32)), flat(compute(resp64, stim64)),
+                                   rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def flat(result):
+    """One float64 vector of a result: an array, a tuple of arrays or a dict of numbers."""
+    parts = result.values() if isinstance(result, dict) else \
+        result if isinstance(result, tuple) else [result]
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+
+def test_a_silent_unit_gets_selectivity_zero_without_a_warning():
+    resp = np.c_[np.ones(360), np.cos(np.deg2rad(2 * np.arange(360.0)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, selectivity = ch.preferred_orientation(resp, np.arange(360.0))
+    assert selectivity[0] == 0 and selectivity[1] > 0.5
+
+
+def test_preferred_orientation_and_selectivity_closed_forms():
+    # r = b + a cos(2 (theta - mu)) sampled every degree: the vector sum points exactly at mu,
+    # and |z| / sum|r - mean r| = (S a / 2) / (S a 2 / pi) = pi / 4, whatever b and a
+    theta = np.arange(360.0)
+    mu = np.array([10.0, 47.5, 130.0, 170.0])
+    b, a = np.array([0.0, 5.0, -3.0, 0.2]), np.array([1.0, 2.0, 0.5, 1e-3])
+    resp = b + a * np.cos(np.deg2rad(2 * (theta[:, None] - mu)))
+    found, selectivity = ch.preferred_orientation(resp, theta)
+    np.testing.assert_allclose(found, mu, atol=1e-9)
+    np.testing.assert_allclose(selectivity, np.pi / 4, rtol=1e-3)
+    # directions: period 360 and a single cosine peak
+    resp = np.cos(np.deg2rad(theta[:, None] - [200.0, 30.0]))
+    np.testing.assert_allclose(ch.preferred_orientation(resp, theta, period=360)[0], [200, 30],
+                               atol=1e-9)
+
+
+def test_reliability_threshold_is_the_quantile_of_shuffled_reliabilities():
+    pop = tuned_population(np.arange(360.0), 30, noise=1.0)
+    rng = np.random.default_rng(7)
+    null = [ch.split_half_reliability(pop.resp[rng.permutation(360)], pop.stimuli, 12)
+            for _ in range(3)]
+    expected = np.quantile(np.concatenate(null), 0.9)
+    got = ch.reliability_threshold(pop.resp, pop.stimuli, n_bins=12, n_shuffles=3, quantile=0.9,
+                                   seed=7)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("function", "documented"), [
+    (ch.preferred_orientation, {"period": 180.0}),
+    (ch.reliability_threshold, {"n_bins": 36, "n_shuffles": 5, "quantile": 0.99, "seed": 0}),
+    (ch.von_mises_cv_r2, {"period": 360.0, "n_peaks": 2, "n_iter": 0}),
+    (ch.von_mises_cv_threshold, {"period": 360.0, "n_peaks": 2, "n_shuffles": 1,
+                                 "quantile": 0.99, "seed": 0}),
+    (ch.fit_von_mises, {"period": 360.0, "n_peaks": 2, "n_phi": 72,
+                        "kappas": np.geomspace(0.5, 200.0, 12), "n_iter": 3}),
+    (ch.embed, {"method": "pca", "n_components": 2}),
+])
+def test_defaults_are_the_documented_ones(function, documented):
+    # the notebook calls these with their defaults: a changed default changes its numbers
+    pop = tuned_population(np.arange(0.0, 360.0, 3.0), 20, period=360, n_peaks=2,
+                           amplitudes=[1.0, 0.5], noise=0.5)
+    args = (pop.resp,) if function is ch.embed else (pop.resp, pop.stimuli)
+    got, expected = function(*args), function(*args, **documented)
+    if isinstance(got, ch.VonMisesFit):
+        got = (got.preferred, got.kappa, got.baseline, got.amplitudes)
+        expected = (expected.preferred, expected.kappa, expected.baseline, expected.amplitudes)
+    np.testing.assert_array_equal(flat(got), flat(expected))
+
+
+def test_tsne_embeds_the_first_fifty_principal_components():
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = tuned_population(np.arange(0.0, 180.0, 2.0), 80, noise=0.5).resp  # 90 x 80
+    reference = TSNE(n_components=2, perplexity=29.0, init="pca", random_state=5).fit_transform(
+        PCA(n_components=50, svd_solver="full").fit_transform(x))
+    np.testing.assert_allclose(ch.embed(x, "tsne", seed=5, perplexity=29.0), reference,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=r"^method must be 'pca' or 'tsne', got 'PCA'$"):
+        ch.embed(x, "PCA")

@@ -92,3 +92,22 @@ def test_circular_ridge_is_a_scikit_learn_estimator():
     assert copy.get_params()["period"] == 360.0 and copy.alphas == [1.0, 10.0]
     with pytest.raises(ValueError, match="one angle per row"):
         model.fit(np.zeros((5, 3)), np.zeros(4))
+
+
+def test_population_vector_with_unequal_baselines_and_directions():
+    # each neuron's own mean is removed: baselines from 0 to 5 must not bias the vote
+    theta = np.linspace(-90, 90, 121, endpoint=False)
+    rng = np.random.default_rng(3)
+    resp = tuned_population(theta, 200, noise=0.1, baseline=rng.uniform(0, 5, 200)).resp
+    model = ch.PopulationVectorDecoder().fit(resp[::2], theta[::2])
+    err = ch.orientation_difference(model.predict(resp[1::2]), theta[1::2])
+    assert np.sqrt(np.mean(err**2)) < 3 and abs(np.mean(err)) < 0.5
+    # directions: period 360, answers in [0, 360)
+    theta = np.arange(0.0, 360.0, 2.0)
+    resp = tuned_population(theta, 200, period=360, noise=0.1).resp
+    model = ch.PopulationVectorDecoder(period=360, angle_min=0).fit(resp[::2], theta[::2])
+    decoded = model.predict(resp[1::2])
+    assert np.all((decoded >= 0) & (decoded < 360))
+    err = ch.orientation_difference(decoded, theta[1::2], period=360)
+    assert np.sqrt(np.mean(err**2)) < 8  # uneven preferences bias it; chance is 104 deg
+    assert ch.PopulationVectorDecoder().get_params() == {"period": 180.0, "angle_min": -90.0}

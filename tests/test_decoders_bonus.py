@@ -33,9 +33,10 @@ def circular_rmse(predicted, true):
 @pytest.mark.parametrize("make, bound, scored", [
     (ch.CircularRidge, 2.0, 90.0),
     (ch.PopulationVectorDecoder, 3.0, 90.0),
-    (lambda: ch.TorchMLPDecoder(hidden=(64,), target="circle", optimizer="adamw",
-                                learning_rate=3e-3, weight_decay=1e-3, n_epochs=300,
-                                input_space="rowspace", device="cpu"), 4.0, 90.0),
+    pytest.param(lambda: ch.TorchMLPDecoder(hidden=(64,), target="circle", optimizer="adamw",
+                                            learning_rate=3e-3, weight_decay=1e-3, n_epochs=300,
+                                            input_space="rowspace", device="cpu"), 4.0, 90.0,
+                 id="torch-mlp", marks=pytest.mark.slow),
     # by design the hedge pulls predictions within a few sigma of +-90 towards the middle when
     # the training data show end confusions (whether they do depends on the noise drawn), so it
     # is scored away from the ends here and at the ends by the hedge tests below
@@ -89,6 +90,7 @@ def test_circular_ridge_leave_one_out_angles_are_refits_without_each_stimulus():
         assert model.loo_angles_[i] == pytest.approx(refit.predict(resp[i:i + 1])[0], abs=1e-8)
 
 
+@pytest.mark.slow
 def test_class_mlp_decoder_is_the_class_recipe_and_learns(split):
     resp, theta, train, test = split
     x = torch.tensor(resp[train] * 20, dtype=torch.float32)  # scaled: the class's lr suits
@@ -106,6 +108,7 @@ def test_class_mlp_decoder_is_the_class_recipe_and_learns(split):
     assert np.median(np.abs(model.predict(x_test) - theta[test])) < 10
 
 
+@pytest.mark.slow
 def test_torch_mlp_with_the_class_settings_reproduces_the_class_decoder(split):
     resp, theta, train, test = split
     x = resp[train] * 20
@@ -134,6 +137,7 @@ def test_torch_mlp_row_space_keeps_inner_products_and_options_work(split):
         ch.TorchMLPDecoder(optimizer="lbfgs").fit(resp[train], theta[train])
 
 
+@pytest.mark.slow
 def test_student_recipe_settings_and_training(split):
     resp, theta, train, test = split
     recipe = ch.student_recipe_decoder(device="cpu")
@@ -254,6 +258,7 @@ def test_selection_picks_the_lowest_out_of_fold_raw_mse(split):
     assert selector.best_name_ == min(selector.cv_mse_, key=selector.cv_mse_.get) == "circle"
 
 
+@pytest.mark.slow
 def test_best_decoder_is_unfitted_and_its_predictions_ignore_the_rest_of_the_test_set(split):
     resp, theta, train, test = split
     best = ch.make_best_decoder(seed=0, device="cpu")

@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ def trained_namespace():
     return namespace
 
 
+@pytest.mark.slow
 def test_template_cell_c2_and_rdm_dict_run_unchanged(trained_namespace, recording):
     namespace = dict(trained_namespace, fname=recording)
     exec(template_cells.C2, namespace)
@@ -42,6 +44,7 @@ def test_template_cell_c2_and_rdm_dict_run_unchanged(trained_namespace, recordin
         np.testing.assert_array_equal(value, theirs[key])
 
 
+@pytest.mark.slow  # the fixture trains the CNN
 def test_hidden_activity_shapes_and_values(trained_namespace):
     net = trained_namespace["net"]
     stimuli = ch.gratings(np.arange(-90, 91, 10))
@@ -58,6 +61,7 @@ def test_hidden_activity_shapes_and_values(trained_namespace):
     assert np.any(hidden["fc"] < 0)
 
 
+@pytest.mark.slow  # the fixture trains the CNN
 def test_hidden_activity_builds_no_autograd_graph(trained_namespace):
     net = trained_namespace["net"]
     seen = []
@@ -70,11 +74,13 @@ def test_hidden_activity_builds_no_autograd_graph(trained_namespace):
     assert not net._forward_hooks and not net.pool._forward_hooks  # hooks removed
 
 
+@pytest.mark.slow  # the fixture trains the CNN
 def test_unknown_layer_label_lists_the_layers(trained_namespace):
     with pytest.raises(ValueError, match=r"\['pol'\].*\['conv', 'pool', 'fc', 'out'\]"):
         ch.get_hidden_activity(trained_namespace["net"], ch.gratings([0.0]), ["pol", "fc"])
 
 
+@pytest.mark.slow  # the fixture trains the CNN
 def test_hidden_activity_accepts_a_single_label(trained_namespace):
     hidden = ch.get_hidden_activity(trained_namespace["net"], ch.gratings([0.0, 5.0]), "pool")
     assert list(hidden) == ["pool"]
@@ -99,17 +105,37 @@ def test_rdm_equals_template_and_accepts_tensors():
 def test_rdm_names_a_constant_row():
     resp = np.random.default_rng(1).normal(size=(6, 4))
     resp[3] = 2.5
-    with pytest.raises(ValueError, match=r"row\(s\) \[3\] is constant"):
+    message = ("the population response to stimulus row(s) [3] is constant across units, so its "
+               "correlation distance is undefined; drop those rows (or units that never "
+               "respond) before computing the RDM")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         ch.RDM(resp)
     resp[3] = 0.0
     with pytest.raises(ValueError, match=r"\[3\]"):
         ch.RDM(resp)
+    # at most ten rows are named
+    with pytest.raises(ValueError, match=r"row\(s\) \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] is"):
+        ch.RDM(np.ones((12, 4)))
+
+
+def test_rdm_constant_means_constant_relative_to_the_row_scale():
+    rng = np.random.default_rng(2)
+    resp = rng.normal(size=(4, 30))
+    resp[0] = 1e-9 * rng.normal(size=30)  # a tiny but real spread: a valid row
+    resp[1] = 1e4 * rng.normal(size=30)  # large values in another row change nothing
+    np.testing.assert_allclose(ch.RDM(resp), 1 - np.corrcoef(resp), atol=1e-9)
+    # a large constant row, whose spread from rounding is far above 1e-12, is still constant
+    resp[2] = 1e6 / 3 + np.zeros(30)
+    resp[2, ::2] += 1e-11
+    with pytest.raises(ValueError, match=r"row\(s\) \[2\] is constant"):
+        ch.RDM(resp)
 
 
 def test_rdm_rejects_bad_shapes_and_values():
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match=r"^resp must be 2-D \(n_stimuli x n_units\), got shape "
+                                         r"\(5,\)$"):
         ch.RDM(np.zeros(5))
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match=r"^resp holds non-finite values \(NaN or inf\)$"):
         ch.RDM(np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]]))
 
 

@@ -181,3 +181,63 @@ def test_bad_arguments_are_rejected():
         ch.fit_von_mises(resp, theta, n_peaks=2, n_phi=71)
     with pytest.raises(ValueError, match="n_stimuli"):
         ch.fit_von_mises(resp[:-1], theta)
+
+
+def test_cross_validated_r2_is_the_held_out_r2_of_a_fit_on_alternate_stimuli():
+    theta, resp, _ = planted_population(n_units=30, noise=0.5, seed=11)
+    order = np.random.default_rng(0).permutation(theta.size)  # rows in no sorted order
+    theta, resp = theta[order], resp[order]
+    kappas = [1.0, 4.0, 16.0]
+    for kwargs in ({}, {"n_iter": 2, "kappas": kappas}):
+        by_angle = np.argsort(theta)
+        train, test = by_angle[0::2], by_angle[1::2]  # 0, 2, 4, ... deg and 1, 3, 5, ... deg
+        fit = ch.fit_von_mises(resp[train], theta[train], period=360, n_peaks=2,
+                               n_iter=kwargs.get("n_iter", 0), kappas=kwargs.get("kappas"))
+        predicted = tuning_curves(theta[test], fit.preferred, fit.kappa, fit.amplitudes,
+                                  fit.baseline, 360)
+        held_out = resp[test]
+        expected = 1 - np.sum((held_out - predicted) ** 2, axis=0) / np.sum(
+            (held_out - held_out.mean(axis=0)) ** 2, axis=0)
+        np.testing.assert_allclose(ch.von_mises_cv_r2(resp, theta, **kwargs), expected,
+                                   rtol=1e-10, atol=1e-12)
+    # one orientation peak per 180 deg: period and n_peaks reach the fit
+    single = ch.von_mises_cv_r2(resp, theta, period=180, n_peaks=1)
+    fit = ch.fit_von_mises(resp[train], theta[train], period=180, n_peaks=1, n_iter=0)
+    predicted = tuning_curves(theta[test], fit.preferred, fit.kappa, fit.amplitudes,
+                              fit.baseline, 180)
+    expected = 1 - np.sum((resp[test] - predicted) ** 2, axis=0) / np.sum(
+        (resp[test] - resp[test].mean(axis=0)) ** 2, axis=0)
+    np.testing.assert_allclose(single, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_cv_threshold_is_the_quantile_of_the_shuffled_units_cross_validated_r2():
+    theta, resp, _ = planted_population(n_units=20, noise=0.5, seed=12)
+    rng = np.random.default_rng(3)
+    null = [ch.von_mises_cv_r2(resp[rng.permutation(theta.size)], theta, period=180, n_peaks=1,
+                               kappas=[2.0, 8.0]) for _ in range(2)]
+    expected = np.nanquantile(np.concatenate(null), 0.8)
+    got = ch.von_mises_cv_threshold(resp, theta, period=180, n_peaks=1, n_shuffles=2,
+                                    quantile=0.8, seed=3, kappas=[2.0, 8.0])
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_predict_selects_units_in_the_order_given():
+    theta, resp, _ = planted_population(n_units=5, noise=0.2, seed=13)
+    fit = ch.fit_von_mises(resp, theta)
+    every = fit.predict(theta)
+    np.testing.assert_array_equal(fit.predict(theta, units=[3, 0]), every[:, [3, 0]])
+    np.testing.assert_allclose(every, tuning_curves(theta, fit.preferred, fit.kappa,
+                                                    fit.amplitudes, fit.baseline, 360),
+                               atol=1e-12)
+
+
+def test_a_one_stimulus_spike_keeps_a_finite_concentration():
+    # the best curve for a spike at one stimulus is ever narrower: the concentration must stay
+    # within a decade of the grid's range instead of running off to infinity
+    theta = np.arange(360.0)
+    resp = np.zeros((360, 1))
+    resp[100, 0] = 1.0
+    kappas = np.geomspace(0.5, 200.0, 12)
+    fit = ch.fit_von_mises(resp, theta, kappas=kappas, n_iter=30)
+    assert kappas.min() / 10 * (1 - 1e-9) <= fit.kappa[0] <= kappas.max() * 10 * (1 + 1e-9)
+    assert np.isfinite(fit.r2[0])

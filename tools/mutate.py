@@ -1,0 +1,210 @@
+"""Mutation testing of the stable analysis sections of ccn_helpers.py (``make mutate``).
+
+mutmut (configured in pyproject.toml, [tool.mutmut]) plants one small change at a time in the
+functions of the chosen sections (an operator, a constant, an argument, a return value) and runs
+the fast tests that cover the function; a mutant the tests do not notice "survives". This script
+chooses the functions, runs mutmut on them from a clean state, and prints the kill rate per
+section and every surviving mutant with its diff, separating the survivors we have examined and
+found equivalent (no input can tell them from the original; listed in EQUIVALENT, with why).
+
+Sections run by default (see ccn_helpers' module docstring): 5b's circular decoders, 7 and 7b
+(RDMs, RSA inference), 8 and 8b (tuning curves, decoding errors, embeddings, von Mises fits).
+Plotting and text-layout functions (``plot_*``, ``format_*``) are left out: their output is
+looked at, not computed on. The surrogate (2b), the data layer and the torch trainers are left
+out too: they change often or are tested by slow calibration and training runs.
+
+Usage: ``python tools/mutate.py [--sections 7 8b ...] [--keep]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "ccn_helpers.py"
+MUTANTS = ROOT / "mutants"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+DEFAULT_SECTIONS = ("5b", "7", "8", "8b")
+# 5b also holds the MLP decoders and the model-selection machinery, trained in slow tests:
+# only its circular decoders are run.
+SECTION_5B_DECODERS = {"angles_to_circle", "circle_to_angles", "_check_angle_data", "_DualRidge",
+                       "AngleRidge", "CircularRidge", "PopulationVectorDecoder"}
+LAYOUT_PREFIXES = ("plot_", "format_")
+
+# Survivors examined and found equivalent: (function, text on the mutated line, why no test can
+# kill it). Matched on the diff's added line, so the entries survive renumbering of mutants.
+EQUIVALENT = [
+]
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 34: "skipped",
+          35: "suspicious", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+          37: "type check", None: "not run"}
+
+
+def sections_of(source):
+    """Map each top-level function or class of the module to its section ('7', '8b', ...)."""
+    marks = [(i + 1, m.group(1)) for i, line in enumerate(source.splitlines())
+             if (m := re.match(r"# (\d+[a-z]?)\. ", line))]
+    owners = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            before = [sec for line, sec in marks if line < node.lineno]
+            owners[node.name] = (before[-1] if before else "0", isinstance(node, ast.ClassDef))
+    return owners
+
+
+def chosen_functions(sections):
+    """Top-level names to mutate, with their section, and the mutmut name patterns for them."""
+    chosen = {}
+    for name, (section, _) in sections_of(SOURCE.read_text()).items():
+        if section not in sections or name.startswith(LAYOUT_PREFIXES):
+            continue
+        if section == "5b" and name not in SECTION_5B_DECODERS:
+            continue
+        chosen[name] = section
+    return chosen
+
+
+def mutant_owner(key):
+    """'ccn_helpers.x_f__mutmut_3' or 'ccn_helpers.xǁCǁm__mutmut_3' -> 'f' or 'C'."""
+    body = key.split(".", 1)[1].rsplit("__mutmut_", 1)[0]
+    return body.split("ǁ")[1] if body.startswith("xǁ") else body[2:]
+
+
+def patterns(chosen, classes):
+    """The mutmut name patterns of the chosen functions (a class: all its methods)."""
+    return [f"ccn_helpers.xǁ{n}ǁ*" if classes[n] else f"ccn_helpers.x_{n}__mutmut_*"
+            for n in sorted(chosen)]
+
+
+def run_mutmut(names, log_path):
+    """Run mutmut on the given patterns, echoing its progress every 30 s; return its exit code."""
+    # one thread per BLAS/OpenMP pool: mutmut forks its workers, and a thread pool started before
+    # the fork deadlocks the child (a hung mutant would be counted as a timeout, i.e. killed)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(MUTMUT), "run", "--max-children", "2", *names], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        start, last = time.time(), ""
+        while proc.poll() is None:
+            time.sleep(30)
+            tail = Path(log_path).read_text(errors="replace")[-400:]
+            found = re.findall(r"(\d+/\d+)\s+\S+ (\d+)", tail)
+            if found and found[-1][0] != last:
+                last = found[-1][0]
+                print(f"  {time.time() - start:5.0f} s: {last} mutants tried", flush=True)
+    return proc.returncode
+
+
+def mutant_sources():
+    """Source of every function in mutants/ccn_helpers.py, by name (mutants and originals)."""
+    text = (MUTANTS / "ccn_helpers.py").read_text()
+    lines = text.splitlines()
+    return {node.name: lines[node.lineno - 1:node.end_lineno] for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.FunctionDef) and "__mutmut_" in node.name}
+
+
+def diff_of(key, sources):
+    """The lines a mutant changes: '-' original, '+' mutated (difflib, no context)."""
+    name = key.split(".", 1)[1]
+    orig_name = name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    original = sources[orig_name]
+    mutated = [line.replace(name + "(", orig_name + "(") for line in sources[name]]
+    return [line for line in difflib.unified_diff(original, mutated, lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def equivalent_reason(owner, diff):
+    """Why the mutant is equivalent, if its owner and added line match an EQUIVALENT entry."""
+    added = [line[1:] for line in diff if line.startswith("+")]
+    for function, text, why in EQUIVALENT:
+        if function == owner and any(text in line for line in added):
+            return why
+    return None
+
+
+def report(chosen):
+    """Print the kill rate per section, the equivalent mutants and the other survivors."""
+    meta = json.loads((MUTANTS / "ccn_helpers.py.meta").read_text())
+    results = {k: STATUS.get(v, f"exit {v}") for k, v in meta["exit_code_by_key"].items()
+               if mutant_owner(k) in chosen}
+    by_section = Counter()
+    killed_by_section = Counter()
+    survivors, equivalents = [], []
+    sources = mutant_sources()
+    for key, status in sorted(results.items()):
+        section = chosen[mutant_owner(key)]
+        by_section[section] += 1
+        if status in ("killed", "timeout"):
+            killed_by_section[section] += 1
+            continue
+        diff = diff_of(key, sources)
+        why = equivalent_reason(mutant_owner(key), diff) if status == "survived" else None
+        (equivalents if why else survivors).append((key, status, diff, why))
+    print("\nsection  mutants  killed  rate")
+    for section in sorted(by_section, key=lambda s: (int(re.match(r"\d+", s)[0]), s)):
+        n, k = by_section[section], killed_by_section[section]
+        print(f"{section:>7}  {n:7d}  {k:6d}  {100 * k / n:5.1f}%")
+    total, killed = sum(by_section.values()), sum(killed_by_section.values())
+    n_equiv = len(equivalents)
+    print(f"{'all':>7}  {total:7d}  {killed:6d}  {100 * killed / total:5.1f}%")
+    print(f"\nkill rate: {killed}/{total} = {100 * killed / total:.1f}% of all mutants; "
+          f"{killed}/{total - n_equiv} = {100 * killed / (total - n_equiv):.1f}% of the "
+          f"{total - n_equiv} that are not known equivalents")
+    print(f"\nequivalent mutants ({n_equiv}, examined: no input tells them apart):")
+    for key, _, _, why in equivalents:
+        print(f"  {key}: {why}")
+    print(f"\nsurviving mutants not known to be equivalent ({len(survivors)}):")
+    for key, status, diff, _ in survivors:
+        print(f"  {key} ({status})")
+        for line in diff:
+            print(f"      {line[0]} {line[1:].strip()[:110]}")
+    return killed, total, n_equiv
+
+
+def main():
+    """Run mutmut on the chosen sections (from a clean mutants/) and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", nargs="+", default=DEFAULT_SECTIONS)
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="of the chosen sections, run only these functions or classes")
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse mutants/ from the last run (default: start clean)")
+    parser.add_argument("--report-only", action="store_true", help="only print the last results")
+    args = parser.parse_args()
+    chosen = chosen_functions(set(args.sections))
+    if args.only:
+        chosen = {name: section for name, section in chosen.items() if name in args.only}
+    classes = {n: c for n, (_, c) in sections_of(SOURCE.read_text()).items()}
+    print(f"sections {', '.join(args.sections)}: {len(chosen)} functions and classes")
+    print("  " + ", ".join(sorted(chosen)))
+    if not args.report_only:
+        if MUTANTS.exists() and not args.keep:
+            shutil.rmtree(MUTANTS)  # stale test-to-function stats would hide new tests
+        MUTANTS.mkdir(exist_ok=True)
+        start = time.time()
+        code = run_mutmut(patterns(chosen, classes), MUTANTS / "mutmut.log")
+        print(f"mutmut finished in {time.time() - start:.0f} s (exit {code}); "
+              f"log: {MUTANTS.relative_to(ROOT)}/mutmut.log")
+        if code:
+            print(Path(MUTANTS / "mutmut.log").read_text(errors="replace")[-3000:])
+            return code
+    report(chosen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
