@@ -1,6 +1,7 @@
 """RDM comparison, decoding errors, tuning and embeddings against numpy/scipy references."""
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -145,6 +146,11 @@ def test_embed_pca_is_the_svd_projection_in_order_of_variance():
     signs = np.sign(np.sum(got * expected, axis=0))  # a component's sign is arbitrary
     np.testing.assert_allclose(got * signs, expected, atol=1e-9)
     assert np.all(np.diff(np.var(got, axis=0)) < 0)
+    # wide, like the recording (more units than stimuli): still the exact decomposition
+    wide = rng.normal(size=(60, 700)) * np.linspace(3, 0.1, 700)
+    u, s, _ = np.linalg.svd(wide - wide.mean(axis=0), full_matrices=False)
+    got = ch.embed(wide, "pca", n_components=5)
+    np.testing.assert_allclose(np.abs(got), np.abs(u[:, :5] * s[:5]), atol=1e-8)
 
 
 def test_embed_is_deterministic_and_shaped():
@@ -284,21 +290,23 @@ def test_reliability_threshold_is_the_quantile_of_shuffled_reliabilities():
     assert got == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize(("function", "documented"), [
-    (ch.preferred_orientation, {"period": 180.0}),
-    (ch.reliability_threshold, {"n_bins": 36, "n_shuffles": 5, "quantile": 0.99, "seed": 0}),
-    (ch.von_mises_cv_r2, {"period": 360.0, "n_peaks": 2, "n_iter": 0}),
+@pytest.mark.parametrize(("function", "documented", "uses_stimuli"), [
+    (ch.preferred_orientation, {"period": 180.0}, True),
+    (ch.reliability_threshold, {"n_bins": 36, "n_shuffles": 5, "quantile": 0.99, "seed": 0}, True),
+    (ch.von_mises_cv_r2, {"period": 360.0, "n_peaks": 2, "n_iter": 0}, True),
     (ch.von_mises_cv_threshold, {"period": 360.0, "n_peaks": 2, "n_shuffles": 1,
-                                 "quantile": 0.99, "seed": 0}),
+                                 "quantile": 0.99, "seed": 0}, True),
     (ch.fit_von_mises, {"period": 360.0, "n_peaks": 2, "n_phi": 72,
-                        "kappas": np.geomspace(0.5, 200.0, 12), "n_iter": 3}),
-    (ch.embed, {"method": "pca", "n_components": 2}),
+                        "kappas": np.geomspace(0.5, 200.0, 12), "n_iter": 3}, True),
+    (ch.embed, {"method": "pca", "n_components": 2}, False),
+    (partial(ch.embed, method="tsne"), {"n_components": 2, "seed": 0, "perplexity": 30.0},
+     False),
 ])
-def test_defaults_are_the_documented_ones(function, documented):
+def test_defaults_are_the_documented_ones(function, documented, uses_stimuli):
     # the notebook calls these with their defaults: a changed default changes its numbers
     pop = tuned_population(np.arange(0.0, 360.0, 3.0), 20, period=360, n_peaks=2,
                            amplitudes=[1.0, 0.5], noise=0.5)
-    args = (pop.resp,) if function is ch.embed else (pop.resp, pop.stimuli)
+    args = (pop.resp, pop.stimuli) if uses_stimuli else (pop.resp,)
     got, expected = function(*args), function(*args, **documented)
     if isinstance(got, ch.VonMisesFit):
         got = (got.preferred, got.kappa, got.baseline, got.amplitudes)
@@ -315,5 +323,43 @@ def test_tsne_embeds_the_first_fifty_principal_components():
         PCA(n_components=50, svd_solver="full").fit_transform(x))
     np.testing.assert_allclose(ch.embed(x, "tsne", seed=5, perplexity=29.0), reference,
                                atol=1e-6)
+    # 31 stimuli: the perplexity is capped at (31 - 1) / 3 = 10; fewer units than 50 components
+    small = x[:31, :20]
+    reference = TSNE(n_components=3, perplexity=10.0, init="pca", random_state=0).fit_transform(
+        PCA(n_components=20, svd_solver="full").fit_transform(small))
+    np.testing.assert_allclose(ch.embed(small, "tsne", n_components=3), reference, atol=1e-6)
     with pytest.raises(ValueError, match=r"^method must be 'pca' or 'tsne', got 'PCA'$"):
         ch.embed(x, "PCA")
+
+
+def test_binned_tuning_edges_given_and_stimuli_outside_them():
+    resp = np.arange(12.0).reshape(6, 2)
+    centres, curves = ch.binned_tuning(resp, [-1, 1, 2, 5, 6, 9], n_bins=2, low=0, high=8)
+    np.testing.assert_allclose(centres, [2, 6])
+    # -1 falls below the first edge and 9 above the last: they join the end bins
+    np.testing.assert_allclose(curves, [[2, 3], [8, 9]])
+
+
+def test_split_half_reliability_against_a_direct_computation():
+    pop = tuned_population(np.random.default_rng(1).permutation(360).astype(float), 6, noise=0.5)
+    resp, stimuli = pop.resp, pop.stimuli
+    order = np.argsort(stimuli)
+    edges = np.linspace(stimuli.min(), stimuli.max(), 19)  # both halves share the bins
+    curves = []
+    for half in (order[0::2], order[1::2]):
+        index = np.clip(np.digitize(stimuli[half], edges) - 1, 0, 17)
+        curves.append(np.array([resp[half][index == b].mean(axis=0) for b in range(18)]))
+    expected = [np.corrcoef(curves[0][:, n], curves[1][:, n])[0, 1] for n in range(6)]
+    np.testing.assert_allclose(ch.split_half_reliability(resp, stimuli, n_bins=18), expected,
+                               atol=1e-12)
+
+
+def test_reliability_of_flat_and_faint_units():
+    theta = np.arange(360.0)
+    faint = 1e-3 * np.cos(np.deg2rad(2 * theta))  # tiny and noise-free: reliable
+    resp = np.c_[np.full(360, 4.0), faint]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reliability = ch.split_half_reliability(resp, theta)
+    assert reliability[0] == 0.0  # a flat unit has no tuning to reproduce
+    assert reliability[1] > 0.99  # the halves sample each bin at alternate degrees

@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 from conftest import tuned_population
 from sklearn.base import clone
 
 import ccn_helpers as ch
 
 
-@pytest.mark.parametrize("period, angle_min", [(180.0, -90.0), (360.0, 0.0), (180.0, 0.0)])
+@pytest.mark.parametrize("period, angle_min", [(180.0, -90.0), (360.0, 0.0), (180.0, 0.0),
+                                               (180.0, -45.0)])
 def test_circular_mapping_round_trips_every_angle(period, angle_min):
     theta = np.arange(angle_min, angle_min + period, 0.25)
     back = ch.circle_to_angles(ch.angles_to_circle(theta, period), period, angle_min)
@@ -111,3 +113,49 @@ def test_population_vector_with_unequal_baselines_and_directions():
     err = ch.orientation_difference(decoded, theta[1::2], period=360)
     assert np.sqrt(np.mean(err**2)) < 8  # uneven preferences bias it; chance is 104 deg
     assert ch.PopulationVectorDecoder().get_params() == {"period": 180.0, "angle_min": -90.0}
+
+
+def test_circular_ridge_decodes_directions_with_its_own_period_and_range():
+    theta = np.arange(0.0, 360.0, 3.0)
+    resp = tuned_population(theta, 80, period=360, noise=0.2).resp
+    train, test = np.arange(0, 120, 2), np.arange(1, 120, 2)
+    alphas = [0.1, 10.0]
+    model = ch.CircularRidge(alphas=alphas, period=360, angle_min=0).fit(resp[train],
+                                                                          theta[train])
+    decoded = model.predict(resp[test])
+    assert np.all((decoded >= 0) & (decoded < 360))
+    assert np.all((model.loo_angles_ >= 0) & (model.loo_angles_ < 360))
+    assert np.sqrt(np.mean(ch.orientation_difference(decoded, theta[test], 360) ** 2)) < 5
+    # leave-one-out errors on the 360-deg circle, by refitting without each stimulus
+    x, y = resp[train], theta[train]
+    for alpha, cv_error in zip(alphas, model.cv_errors_, strict=True):
+        errors = []
+        for i in range(y.size):
+            keep = np.arange(y.size) != i
+            xc = x[keep] - x[keep].mean(axis=0)
+            phase = np.deg2rad(y[keep])
+            t = np.c_[np.cos(phase), np.sin(phase)]
+            w = xc.T @ np.linalg.solve(xc @ xc.T + alpha * np.eye(y.size - 1), t - t.mean(0))
+            point = (x[i] - x[keep].mean(axis=0)) @ w + t.mean(0)
+            guess = np.rad2deg(np.arctan2(point[1], point[0]))
+            errors.append(ch.orientation_difference(guess, y[i], 360))
+        assert cv_error == pytest.approx(np.mean(np.square(errors)), rel=1e-8)
+
+
+def test_decoders_compute_float32_column_inputs_in_float64():
+    # the notebook's data: float32 tensors, orientations as an (n, 1) column
+    theta = np.linspace(-90, 90, 61)
+    resp = tuned_population(theta, 40, noise=0.3).resp
+    x32 = torch.tensor(resp, dtype=torch.float32)
+    y32 = torch.tensor(theta, dtype=torch.float32)[:, None]
+    x64, y64 = x32.double().numpy(), y32.double().numpy()[:, 0]
+    for make in (ch.CircularRidge, ch.AngleRidge, ch.PopulationVectorDecoder):
+        got = make().fit(x32, y32).predict(x32)
+        np.testing.assert_allclose(got, make().fit(x64, y64).predict(x64), rtol=1e-10,
+                                   atol=1e-9, err_msg=make.__name__)
+    np.testing.assert_allclose(ch.angles_to_circle(y32), ch.angles_to_circle(y64), rtol=1e-12,
+                               atol=1e-15)
+    points = torch.tensor(ch.angles_to_circle(y64) * 2.5, dtype=torch.float32)
+    np.testing.assert_allclose(ch.circle_to_angles(points),
+                               ch.circle_to_angles(points.double().numpy()), rtol=1e-12,
+                               atol=1e-12)

