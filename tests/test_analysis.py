@@ -1,6 +1,7 @@
 """RDM comparison, decoding errors, tuning and embeddings against numpy/scipy references."""
 
 import warnings
+from dataclasses import astuple
 from functools import partial
 
 import numpy as np
@@ -242,6 +243,8 @@ def test_float32_and_column_inputs_are_computed_in_float64():
         (lambda r, s: ch.embed(r), "embed"),
         (lambda r, s: ch.von_mises_cv_r2(r, s), "von_mises_cv_r2"),
         (lambda r, s: ch.von_mises_cv_threshold(r, s), "von_mises_cv_threshold"),
+        (lambda r, s: ch.binned_tuning(r, s, n_bins=10), "binned_tuning"),
+        (lambda r, s: astuple(ch.fit_von_mises(r, s))[:5], "fit_von_mises"),
     ]
     for compute, name in pairs:
         np.testing.assert_allclose(flat(compute(resp32, stim32)), flat(compute(resp64, stim64)),
@@ -298,6 +301,7 @@ def test_reliability_threshold_is_the_quantile_of_shuffled_reliabilities():
                                  "quantile": 0.99, "seed": 0}, True),
     (ch.fit_von_mises, {"period": 360.0, "n_peaks": 2, "n_phi": 72,
                         "kappas": np.geomspace(0.5, 200.0, 12), "n_iter": 3}, True),
+    (ch.binned_tuning, {"n_bins": 36}, True),
     (ch.embed, {"method": "pca", "n_components": 2}, False),
     (partial(ch.embed, method="tsne"), {"n_components": 2, "seed": 0, "perplexity": 30.0},
      False),
@@ -330,6 +334,13 @@ def test_tsne_embeds_the_first_fifty_principal_components():
     np.testing.assert_allclose(ch.embed(small, "tsne", n_components=3), reference, atol=1e-6)
     with pytest.raises(ValueError, match=r"^method must be 'pca' or 'tsne', got 'PCA'$"):
         ch.embed(x, "PCA")
+
+
+def test_an_empty_bin_is_nan_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, curves = ch.binned_tuning(np.ones((4, 2)), [0, 1, 8, 9], n_bins=3)
+    assert np.isnan(curves[1]).all() and np.all(curves[[0, 2]] == 1)
 
 
 def test_binned_tuning_edges_given_and_stimuli_outside_them():

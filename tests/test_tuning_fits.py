@@ -269,8 +269,10 @@ def test_r2_is_nan_for_constant_units_of_any_sign_and_size_and_finite_otherwise(
     resp[:, 0] = -1e3 / 7  # constant up to the rounding of its mean
     resp[:, 1] = 1e-9 * np.random.default_rng(15).standard_normal(360)  # tiny, but not constant
     resp[:, 2] *= 1e4
+    resp[:, 3] = 0.0  # R^2 of an exactly flat unit is 0 / 0
+    resp = np.c_[resp, np.full(360, 0.5)]  # exactly constant, fitted up to rounding
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit = ch.fit_von_mises(resp, theta)
-    assert np.isnan(fit.r2[0])
-    assert np.all(np.isfinite(fit.r2[1:])) and np.all(fit.r2[1:] <= 1)
+    assert np.isnan(fit.r2[[0, 3, 4]]).all()
+    assert np.all(np.isfinite(fit.r2[1:3])) and np.all(fit.r2[1:3] <= 1)

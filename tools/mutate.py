@@ -43,7 +43,7 @@ SECTION_5B_DECODERS = {"angles_to_circle", "circle_to_angles", "_check_angle_dat
                        "AngleRidge", "CircularRidge", "PopulationVectorDecoder"}
 LAYOUT_PREFIXES = ("plot_", "format_")
 
-# Survivors examined and found equivalent: (function, or None for any; a regular expression
+# Survivors examined and found equivalent: (function, a tuple of them, or None for any; a regex
 # searched in the mutated line; why no input can tell the mutant from the original). Matched on
 # the diff's added line, so the entries survive renumbering of the mutants.
 EQUIVALENT = [
@@ -80,6 +80,21 @@ EQUIVALENT = [
     ("binned_tuning", r"\] = 2\.0", "sums and counts double together; their ratio is the same"),
     ("predict", r"device = None|chunk\.to\(None\)", "equivalent on a CPU-only machine: "
      ".to(None) leaves the batch where the CPU network is (a CUDA run would kill it)"),
+    # conversions done again, or made moot, where the value is used
+    ("reliability_threshold", r"np\.asarray\(_as_numpy\((resp|stimuli)\), (dtype=None)?\)|"
+     r"reshape\(None\)", "split_half_reliability converts its inputs again"),
+    ("von_mises_cv_threshold", r"np\.asarray\(_as_numpy\(resp\), (dtype=None)?\)",
+     "von_mises_cv_r2 converts its input again"),
+    ("decoding_errors", r"np\.asarray\(_as_numpy\((predicted|true)\), (dtype=None)?\)",
+     "the other operand of the difference is float64, so it is computed in float64"),
+    ("binned_tuning", r"np\.asarray\(_as_numpy\((resp|stimuli)\), (dtype=None)?\)",
+     "resp meets the float64 one-hot matrix, stimuli the float64 edges: float64 either way"),
+    (("_columnwise_correlation", "binned_tuning", "preferred_orientation"),
+     r'errstate\(invalid="ignore", (divide=None)?\)', "a zero denominator comes only "
+     "with a zero numerator here: 0/0 is 'invalid', never 'divide'"),
+    ("embed", r"seed=1, perplexity", "with init='pca' scikit-learn's t-SNE draws no random "
+     "numbers: the seed changes nothing"),
+    ("predict", r"batch_size=4097", "batches only bound memory (batch_size=3 is tested)"),
     # comparisons at a boundary that no real value sits on
     ("RDM", r"std\[:, 0\] < 1e-12", "a constant row's spread is 0 or rounding noise, never "
      "exactly at the tolerance"),
@@ -192,7 +207,8 @@ def equivalent_reason(owner, diff):
     """Why the mutant is equivalent, if its owner and added line match an EQUIVALENT entry."""
     added = [line[1:] for line in diff if line.startswith("+")]
     for function, pattern, why in EQUIVALENT:
-        if function in (None, owner) and any(re.search(pattern, line) for line in added):
+        names = function if isinstance(function, tuple) else (function,)
+        if (None in names or owner in names) and any(re.search(pattern, line) for line in added):
             return why
     return None
 
