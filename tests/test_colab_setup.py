@@ -6,18 +6,17 @@ server, and it is run in an IPython shell with a stand-in ``google.colab`` modul
 (so nothing is installed). One test runs it in a real kernel, as Colab does.
 """
 
-import http.server
 import importlib.util
+import os
 import re
-import socket
 import sys
-import threading
 import types
 from pathlib import Path
 
 import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from loopback import QuietHandler, refused_url, serve
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -52,7 +51,7 @@ def setup_cell_source(url):
     return source
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         self.server.requests.append(self.path)
         route = self.path.strip("/")
@@ -66,20 +65,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body[: len(body) // 2] if route == "cut-off" else body)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def server():
     """A local HTTP server serving BODIES; ``server.url(route)``, ``server.requests``."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.requests = []
-    httpd.url = lambda route: f"http://127.0.0.1:{httpd.server_address[1]}/{route}"
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(_Handler) as httpd:
+        yield httpd
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +152,7 @@ def test_404_stops_with_the_status_and_the_ways_forward(colab, shell, tmp_path, 
 
 
 def test_refused_connection_stops_cleanly(colab, shell, tmp_path, capsys):
-    with socket.socket() as sock:  # a port where nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    result = colab(f"http://127.0.0.1:{port}/ccn_helpers.py")
+    result = colab(refused_url("ccn_helpers.py"))
     assert_stopped_cleanly(result, capsys.readouterr().out, shell, tmp_path, "refused")
 
 
@@ -185,7 +173,8 @@ def test_in_a_kernel_run_all_stops_with_the_message_alone(server, tmp_path):
     """What Colab shows: the error output carries the message lines, and no later cell runs."""
     stand_in = ("import sys, types\n"
                 "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-                "get_ipython().register_magic_function(print, 'line', 'pip')")
+                "get_ipython().register_magic_function(print, 'line', 'pip')\n"
+                "print(sys.prefix)")
     cells = [stand_in, setup_cell_source(server.url("missing")), "print('after setup')"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     client = NotebookClient(nb, kernel_name="python3", timeout=120,
@@ -197,4 +186,6 @@ def test_in_a_kernel_run_all_stops_with_the_message_alone(server, tmp_path):
     shown = "\n".join(error.traceback)
     assert shown.startswith("Setup stopped") and "Traceback" not in shown and "404" in shown
     assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
+    # The kernel is this environment's (make test-colab tests Colab's versions in the kernel too).
+    assert os.path.realpath(nb.cells[0].outputs[0].text.strip()) == os.path.realpath(sys.prefix)
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,6 @@ reach the internet (and the default OSF URLs are exercised as "offline").
 """
 
 import hashlib
-import http.server
 import io
 import logging
 import os
@@ -16,6 +15,7 @@ import sys
 import threading
 import warnings
 
+import loopback
 import numpy as np
 import pooch
 import pytest
@@ -48,7 +48,7 @@ WRONG_MD5 = hashlib.md5(WRONG).hexdigest()
 HTML = b"<!DOCTYPE html><html><body>Sign in to OSF</body></html>"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(loopback.QuietHandler):
     """Routes: /good /wrong /html /missing /ratelimited /redirect /slow."""
 
     def do_GET(self):  # noqa: N802 (http.server's name)
@@ -80,23 +80,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (the timeout test)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def server():
     """A local HTTP server; ``server.url(route)``, ``server.requests`` (paths asked for)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.requests = []
-    httpd.release = threading.Event()
-    httpd.url = lambda route: f"http://127.0.0.1:{httpd.server_address[1]}/{route}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback.serve(_Handler) as httpd:
+        httpd.release = threading.Event()
+        yield httpd
+        httpd.release.set()  # a handler still waiting in /slow returns before the shutdown
 
 
 @pytest.fixture(autouse=True)
@@ -132,10 +123,7 @@ def fake_simulator(monkeypatch):
 @pytest.fixture
 def refused_url():
     """A URL on a port where nothing listens (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/file.npz"
+    return loopback.refused_url("file.npz")
 
 
 def _fetch_real(tmp_path, *urls, **kwargs):
