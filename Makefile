@@ -1,4 +1,5 @@
-# Two commands do all the set-up: `make run` and `make test` (see README.md).
+# Two commands do all the set-up: `make run` and `make test` (see README.md);
+# `make test-colab` runs the tests again with Colab's package versions.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOK := assignment_3.ipynb
 BUILD := build
 
-.PHONY: test run notebook lint venv clean
+.PHONY: test test-colab run notebook lint venv venv-colab clean
 
 venv: $(STAMP)
 
@@ -17,8 +18,33 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# A DeprecationWarning or FutureWarning raised from our code (ccn_helpers, a notebook cell) is an
+# error in the tests' notebook kernels too; pyproject.toml's filterwarnings covers pytest itself.
+OUR_WARNINGS_AS_ERRORS := error::DeprecationWarning:ccn_helpers,error::FutureWarning:ccn_helpers,error::DeprecationWarning:__main__,error::FutureWarning:__main__
+
 test: $(STAMP)
-	$(PY) -m pytest
+	PYTHONWARNINGS=$(OUR_WARNINGS_AS_ERRORS) $(PY) -m pytest
+
+# Colab's package versions (requirements-colab.txt) in a second environment, built afresh
+# whenever that file changes: the helper tests and the notebook (tests/test_notebook.py,
+# tests/test_colab_setup.py) run there too.
+VENV_COLAB := .venv-colab
+PY_COLAB := $(VENV_COLAB)/bin/python
+STAMP_COLAB := $(VENV_COLAB)/.installed
+
+venv-colab: $(STAMP_COLAB)
+
+$(STAMP_COLAB): requirements-colab.txt
+	rm -rf $(VENV_COLAB)
+	$(PYTHON) -m venv $(VENV_COLAB)
+	$(PY_COLAB) -m pip install --quiet -r requirements-colab.txt
+	$(PY_COLAB) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP_COLAB)
+
+# PYDEVD_DISABLE_FILE_VALIDATION: else ipykernel 6.17's debugger warns about frozen modules at
+# every kernel start (noise on the terminal, not from our code).
+test-colab: $(STAMP_COLAB)
+	PYTHONWARNINGS=$(OUR_WARNINGS_AS_ERRORS) PYDEVD_DISABLE_FILE_VALIDATION=1 $(PY_COLAB) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -39,4 +65,4 @@ notebook: $(STAMP)
 	  --ExecutePreprocessor.timeout=600 $(NOTEBOOK)
 
 clean:
-	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_COLAB) $(BUILD) .pytest_cache .ruff_cache
