@@ -28,9 +28,12 @@ Conventions: orientations are in degrees; response matrices are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import random
+import sys
 import tempfile
 import time
 import warnings
@@ -542,6 +545,63 @@ def _display_path(path):
     return path if relative.startswith(os.pardir) else relative
 
 
+class _RelativePathsInLog(logging.Filter):
+    """Shows the absolute paths in a logger's messages as ``_display_path`` does.
+
+    pooch logs "Downloading data from '<url>' to file '<absolute path>'."; in a
+    notebook that line lands in the saved outputs, where a path of the machine
+    that ran it has no place. The notebook's folder is the working directory, so
+    the path relative to it is the one its reader can use.
+    """
+
+    def filter(self, record):
+        """Rewrite the record's absolute-path arguments; keep every record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _display_path(arg) if isinstance(arg, str) and os.path.isabs(arg) else arg
+                for arg in record.args
+            )
+        return True
+
+
+@contextlib.contextmanager
+def _pooch_logs_relative_paths():
+    """Within the block, pooch's log messages show paths relative to the working directory."""
+    log_filter = _RelativePathsInLog()
+    pooch.get_logger().addFilter(log_filter)
+    try:
+        yield
+    finally:
+        pooch.get_logger().removeFilter(log_filter)
+
+
+def _warn_at_caller(message, category, stacklevel=2):
+    """``warnings.warn``, with the warning's location shown without a machine path.
+
+    ``warnings`` prints the calling file's absolute path; for a notebook cell that
+    is a temporary file (``/tmp/ipykernel_<pid>/<hash>.py``) that tells its
+    reader nothing. The file is shown relative to the working directory when it
+    lies below it, else by its bare name. Filters and registries work as for
+    ``warnings.warn``.
+
+    Args:
+        message (str): the warning's text.
+        category (type): a ``Warning`` subclass.
+        stacklevel (int): as for ``warnings.warn``: 2 is the caller of the
+            function that calls this one.
+    """
+    frame = sys._getframe(stacklevel)
+    shown = _display_path(frame.f_code.co_filename)
+    if os.path.isabs(shown):
+        shown = os.path.basename(shown)
+    caller_globals = frame.f_globals
+    warnings.warn_explicit(
+        message, category, shown, frame.f_lineno,
+        module=caller_globals.get("__name__", "__main__"),
+        registry=caller_globals.setdefault("__warningregistry__", {}),
+    )
+
+
 def _file_md5(path):
     """Hex md5 digest of a file, read in 1 MiB chunks."""
     digest = hashlib.md5()
@@ -673,13 +733,14 @@ def _download_from(url, path, expected_md5, timeout):
     """
     recorder = _DigestRecorder(_http_downloader(timeout))
     try:
-        pooch.retrieve(
-            url,
-            known_hash=f"md5:{expected_md5}",
-            fname=os.path.basename(path),
-            path=os.path.dirname(path),
-            downloader=recorder,
-        )
+        with _pooch_logs_relative_paths():
+            pooch.retrieve(
+                url,
+                known_hash=f"md5:{expected_md5}",
+                fname=os.path.basename(path),
+                path=os.path.dirname(path),
+                downloader=recorder,
+            )
     except (requests.exceptions.RequestException, ValueError) as err:
         return _describe_failure(err, timeout, expected_md5, recorder)
     return None
@@ -689,7 +750,7 @@ def _manual_fetch_hint(urls, path, expected_md5):
     url = urls[0] if urls else _RECORDING_URLS[0]
     return (
         f"To fetch it by hand: open {url} (or another URL above) in a browser, save the "
-        f"file as {path}, "
+        f"file as {_display_path(path)}, "
         f"and check that its md5 is {expected_md5} (`md5sum FILE` on Linux, `md5 FILE` on "
         f"macOS, `certutil -hashfile FILE MD5` on Windows); then run fetch_data() again."
     )
@@ -737,7 +798,7 @@ def _fetch_real(data_dir, urls, expected_md5, timeout):
     if cached_md5 is not None:
         lines.append(
             f"The cached file had md5 {cached_md5}, not {expected_md5}: it was moved aside to "
-            f"{path}.bad."
+            f"{_display_path(path)}.bad."
         )
     lines.append(_manual_fetch_hint(urls, path, expected_md5))
     raise DataUnavailableError("\n".join(lines), reasons, path)
@@ -866,7 +927,7 @@ def fetch_data(source=None, data_dir=None, urls=None, expected_md5=None, timeout
                 raise
             reason = "the real recording could not be downloaded:\n" + _brief_reasons(err)
             data = _fetch_surrogate(data_dir, seed, reason)
-            warnings.warn(
+            _warn_at_caller(
                 f"using the offline SURROGATE, not the real recording, because {reason}",
                 SurrogateDataWarning,
                 stacklevel=2,

@@ -6,15 +6,18 @@ reach the internet (and the default OSF URLs are exercised as "offline").
 """
 
 import hashlib
-import http.server
 import io
+import logging
 import os
 import pickle
 import socket
+import sys
 import threading
 import warnings
 
+import loopback
 import numpy as np
+import pooch
 import pytest
 
 import ccn_helpers
@@ -45,7 +48,7 @@ WRONG_MD5 = hashlib.md5(WRONG).hexdigest()
 HTML = b"<!DOCTYPE html><html><body>Sign in to OSF</body></html>"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(loopback.QuietHandler):
     """Routes: /good /wrong /html /missing /ratelimited /redirect /slow."""
 
     def do_GET(self):  # noqa: N802 (http.server's name)
@@ -77,23 +80,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (the timeout test)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def server():
     """A local HTTP server; ``server.url(route)``, ``server.requests`` (paths asked for)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.requests = []
-    httpd.release = threading.Event()
-    httpd.url = lambda route: f"http://127.0.0.1:{httpd.server_address[1]}/{route}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback.serve(_Handler) as httpd:
+        httpd.release = threading.Event()
+        yield httpd
+        httpd.release.set()  # a handler still waiting in /slow returns before the shutdown
 
 
 @pytest.fixture(autouse=True)
@@ -129,10 +123,7 @@ def fake_simulator(monkeypatch):
 @pytest.fixture
 def refused_url():
     """A URL on a port where nothing listens (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/file.npz"
+    return loopback.refused_url("file.npz")
 
 
 def _fetch_real(tmp_path, *urls, **kwargs):
@@ -298,6 +289,52 @@ def test_data_file_survives_pickling(tmp_path, fake_simulator):
     path = fetch_data("surrogate", tmp_path)
     copy = pickle.loads(pickle.dumps(path))
     assert copy == path and copy.is_surrogate and copy.description == path.description
+
+
+# --- no machine paths in what is printed or logged (it ends up in notebook outputs) --------
+
+
+@pytest.fixture
+def pooch_log():
+    """What pooch logs during the test, as its own handler would show it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    pooch.get_logger().addHandler(handler)
+    yield stream
+    pooch.get_logger().removeHandler(handler)
+
+
+def test_download_log_shows_the_path_relative_to_the_notebook(
+        tmp_path, server, monkeypatch, pooch_log):
+    monkeypatch.chdir(tmp_path)  # the notebook's folder
+    _fetch_real(tmp_path / "data", server.url("good"))
+    log = pooch_log.getvalue()
+    assert f"to file '{os.path.join('data', REAL_NAME)}'" in log
+    assert str(tmp_path) not in log
+    assert pooch.get_logger().filters == []  # pooch's logger is left as it was
+
+
+def test_fallback_warning_banner_and_error_show_no_machine_path(
+        tmp_path, server, refused_url, monkeypatch, fake_simulator, pooch_log, capsys):
+    monkeypatch.chdir(tmp_path)  # the notebook's folder
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / REAL_NAME).write_bytes(GOOD[:100])  # a corrupted cache: moved aside
+    urls = [server.url("missing"), refused_url]
+    with pytest.raises(DataUnavailableError) as info:
+        fetch_data("real", data_dir, urls=urls, expected_md5=GOOD_MD5)
+    relative = os.path.join("data", REAL_NAME)
+    assert f"save the file as {relative}," in str(info.value)
+    assert f"moved aside to {relative}.bad" in str(info.value)
+    with pytest.warns(SurrogateDataWarning) as warned:
+        fetch_data("auto", data_dir, urls=urls, expected_md5=GOOD_MD5)
+    line = sys._getframe().f_lineno - 1  # the line of the call above
+    (warning,) = [w for w in warned if w.category is SurrogateDataWarning]
+    # Shown at the caller, by its bare name since it lies outside the working directory.
+    assert (warning.filename, warning.lineno) == (os.path.basename(__file__), line)
+    shown = "\n".join([str(info.value), str(warning.message), capsys.readouterr().out,
+                       pooch_log.getvalue()])
+    assert str(tmp_path) not in shown and os.path.dirname(__file__) not in shown
 
 
 # --- configuration -------------------------------------------------------------------------
