@@ -182,7 +182,7 @@ def test_in_a_kernel_run_all_stops_with_the_message_alone(server, tmp_path):
     with pytest.raises(CellExecutionError):
         client.execute()
     (error,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
-    assert error.ename == "SetupStopped"
+    assert error.ename == "RuntimeError"
     shown = "\n".join(error.traceback)
     assert shown.startswith("Setup stopped") and "Traceback" not in shown and "404" in shown
     assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
