@@ -10,7 +10,9 @@ Sections follow the data's path through the assignment:
 
 1. reproducibility and device
 2. data: ``fetch_data`` (verified download, or the offline surrogate
-   ``simulate_stringer``), ``load_data``, the class train/test split, ``get_data``
+   ``simulate_stringer``), ``use_data_file`` (a recording-format file the user
+   names, the notebook's ``DATA_FILE``), ``load_data``, the class train/test split,
+   ``get_data``
 3. stimuli: ``grating``, ``gratings``, ``filters``
 4. models: ``DeepNetReLU``, ``CNN``
 5. training: ``train`` (the template's CNN trainer), ``train_decoder`` (the class's);
@@ -60,6 +62,11 @@ __all__ = [
     "SurrogateDataWarning",
     "DataFile",
     "data_provenance",
+    "use_data_file",
+    "RECORDING_TRIALS",
+    "RECORDING_BINS",
+    "describe_stimuli",
+    "trials_per_bin",
     "simulate_stringer",
     "SURROGATE_VERSION",
     # 3. stimuli
@@ -479,13 +486,15 @@ class DataFile(str):
 
     Args:
         path (str or PathLike): the file's path.
-        source (str): ``"real"``, ``"surrogate"`` or ``"unknown"``.
+        source (str): ``"real"``, ``"surrogate"``, ``"user"`` (a file the user
+            named, e.g. the notebook's ``DATA_FILE``; see ``use_data_file``) or
+            ``"unknown"``.
         description (str): one line saying what the file holds.
         reason (str): why the surrogate stands in for the recording
             (empty when it does not, or was asked for).
 
     Attributes:
-        source (str): ``"real"``, ``"surrogate"`` or ``"unknown"``.
+        source (str): ``"real"``, ``"surrogate"``, ``"user"`` or ``"unknown"``.
         description (str): one line saying what the file holds.
         reason (str): why the surrogate stands in for the recording, or ``""``.
     """
@@ -506,7 +515,8 @@ class DataFile(str):
     @property
     def title_suffix(self):
         """str: text to append to figure titles (``""`` for the real recording)."""
-        return {"real": "", "surrogate": " (surrogate)"}.get(self.source, " (unverified data)")
+        return {"real": "", "surrogate": " (surrogate)", "user": " (user file)"}.get(
+            self.source, " (unverified data)")
 
     def banner(self):
         """Text that says which data the analysis runs on.
@@ -516,6 +526,13 @@ class DataFile(str):
             block for the surrogate (what it is, why it is used, what it means
             for the results).
         """
+        if self.source == "user":
+            return "\n".join([
+                f"Data: {self.description}",
+                f"File: {_display_path(self)}",
+                "Every number and figure below describes this file; figure titles carry "
+                "'(user file)'.",
+            ])
         if not self.is_surrogate:
             return f"Data: {self.description}\n      file: {_display_path(self)}"
         rule = "#" * 78
@@ -912,6 +929,141 @@ def data_provenance(path, expected_md5=None):
         f"unverified data file {os.path.basename(path)}: not the real recording "
         f"(md5 {got}, expected {expected_md5}) and not a ccn_helpers surrogate",
     )
+
+
+# 2a'. A recording-format file the user names: use_data_file
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+# The recording's size (Stringer et al. 2021): its trials were averaged into 1-degree bins, so a
+# row of ``resp`` holds RECORDING_TRIALS / RECORDING_BINS trials on average.
+RECORDING_TRIALS = 4598
+RECORDING_BINS = 360
+
+_USER_FILE_HINT = (
+    "DATA_FILE must name an .npz in the recording's format: 'resp' (n_stimuli x n_neurons) and "
+    "'stimuli' (n_stimuli,) in degrees, increasing, within [0, 360); a relative path is read "
+    "from the notebook's folder. Fix the file or the path, or set DATA_FILE = None to use "
+    "fetch_data() (the recording, or the offline surrogate)"
+)
+_USER_FILE_MIN_NEURONS = 10  # Part 2's smallest population
+_USER_FILE_MIN_STIMULI = 36  # in 0..180 deg: the class split, then 5 folds inside its 60%
+
+
+def _check_user_recording(path, resp, stimuli):
+    """ValueError naming the problem and the fix unless the arrays suit the notebook."""
+    problem = None
+    kept = np.count_nonzero(stimuli <= 180)
+    if stimuli.size and (stimuli.min() < 0 or stimuli.max() >= 360):
+        problem = (f"its stimuli run from {stimuli.min():g} to {stimuli.max():g} deg, outside "
+                   "[0, 360) (the recording's convention: 0..359 deg, 0..180 is the "
+                   "assignment's view)")
+    elif np.any(np.diff(stimuli) <= 0):
+        problem = ("its stimuli do not increase from row to row (sort the rows of 'resp' and "
+                   "'stimuli' together, and average rows of the same stimulus)")
+    elif resp.shape[1] < _USER_FILE_MIN_NEURONS:
+        problem = (f"it has {resp.shape[1]} neuron(s); the analyses need at least "
+                   f"{_USER_FILE_MIN_NEURONS}")
+    elif kept < _USER_FILE_MIN_STIMULI:
+        problem = (f"it has {kept} stimuli within 0..180 deg; the decoders need at least "
+                   f"{_USER_FILE_MIN_STIMULI}")
+    if problem:
+        raise ValueError(f"DATA_FILE {path!r} cannot be analysed: {problem}. {_USER_FILE_HINT}.")
+
+
+def use_data_file(path, expected_md5=None):
+    """Check a recording-format file the user names (``DATA_FILE``) and say what it is.
+
+    Nothing is downloaded. The file is read and checked as ``load_data`` reads it,
+    plus what the notebook needs (stimuli increasing within [0, 360), at least
+    10 neurons and 36 stimuli within 0..180 deg). Its provenance comes from
+    ``data_provenance``: the real recording when its md5 is the published one, a
+    surrogate when it carries the surrogate marker, else a ``"user"`` file,
+    whose banner, figure titles (``title_suffix``) and summary say "user file".
+    The banner is printed.
+
+    Args:
+        path (str or PathLike): the file; a relative path is read from the working
+            directory (the notebook's folder); ``~`` is expanded.
+        expected_md5 (str or None): md5 of the real recording; default the published one.
+
+    Returns:
+        DataFile: ``path`` with its provenance (``source`` ``"real"``, ``"surrogate"``
+        or ``"user"``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``; the message says where it looked.
+        ValueError: the file is not a readable recording-format ``.npz``, or does not
+            suit the analyses; the message names the problem and the fix.
+    """
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"DATA_FILE {path!r}: no such file (looked for {os.path.abspath(path)!r}). "
+            f"{_USER_FILE_HINT}."
+        )
+    try:
+        resp, stimuli = _read_recording(path)
+    except ValueError as err:
+        raise ValueError(f"DATA_FILE {path!r} cannot be read: {err}. {_USER_FILE_HINT}.") \
+            from err
+    _check_user_recording(path, resp, stimuli)
+    found = data_provenance(path, expected_md5)
+    if found.source == "surrogate":
+        data = DataFile(path, "surrogate", found.description,
+                        "DATA_FILE names a surrogate file written by fetch_data")
+    elif found.source == "real":
+        data = found
+    else:
+        data = DataFile(path, "user", (
+            f"user file {os.path.basename(path)} (DATA_FILE): {resp.shape[1]} neurons x "
+            f"{resp.shape[0]} stimuli, {resp.dtype}; not verified as the recording of "
+            f"Stringer et al. (its md5 differs)"))
+    print(data.banner())
+    return data
+
+
+def describe_stimuli(stimuli):
+    """One line on a file's stimuli: how many, their range and their spacing.
+
+    Args:
+        stimuli (array-like): (n,) stimulus values, degrees.
+
+    Returns:
+        str: e.g. ``"360 stimuli from 0 to 359 deg in steps of 1 deg"``, or, when the
+        spacing varies (bin means, say), its smallest, median and largest step.
+    """
+    values = np.sort(np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1))
+    text = f"{values.size} stimuli from {values[0]:.4g} to {values[-1]:.4g} deg"
+    if values.size < 2:
+        return text
+    steps = np.diff(values)
+    low, middle, high = np.min(steps), np.median(steps), np.max(steps)
+    if high - low <= 1e-6 * max(abs(middle), 1e-12):
+        return f"{text} in steps of {middle:.4g} deg"
+    return f"{text}, steps from {low:.3g} to {high:.3g} deg (median {middle:.3g})"
+
+
+def trials_per_bin(data):
+    """Mean number of trials averaged into one row of a recording-format file.
+
+    The recording (and the surrogate, which simulates its design) averages
+    ``RECORDING_TRIALS`` trials into ``RECORDING_BINS`` bins. Another file does not
+    say how many trials a row holds, so the recording's value is assumed, and the
+    note says so.
+
+    Args:
+        data (DataFile): the file analysed (``fetch_data`` or ``use_data_file``).
+
+    Returns:
+        tuple: ``n_b`` (float, trials per row) and a note (str) saying where it comes from.
+    """
+    n_b = RECORDING_TRIALS / RECORDING_BINS
+    source = f"the recording's {RECORDING_TRIALS:,} trials / {RECORDING_BINS} bins"
+    if getattr(data, "source", "unknown") in ("real", "surrogate"):
+        return n_b, source
+    return n_b, (f"ASSUMED: {source}; this file is not the recording and does not say how "
+                 "many trials each row averages, so every single-trial number below "
+                 "scales with sqrt(n_b)")
 
 
 # 2b. Offline surrogate: simulate_stringer

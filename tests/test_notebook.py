@@ -1,4 +1,8 @@
-"""Execute assignment_3.ipynb on the offline surrogate, twice: it must finish, be sane, repeat."""
+"""Execute assignment_3.ipynb on the offline surrogate, twice: it must finish, be sane, repeat.
+
+And once on a small recording-format file unlike the surrogate, named by ``DATA_FILE``: the
+notebook must run on it and print facts that follow the file.
+"""
 
 import json
 import os
@@ -6,6 +10,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
 
@@ -16,14 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "assignment_3.ipynb"
 
 
-def execute(out_path, data_dir):
-    """Run the notebook with papermill on the surrogate; return the executed notebook."""
+def execute(out_path, data_dir, parameters=None):
+    """Run the notebook with papermill (on the surrogate unless ``parameters`` say otherwise)."""
     env = {"CCN_DATA_DIR": str(data_dir), "CCN_DATA_SOURCE": "surrogate"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         papermill.execute_notebook(
-            str(NOTEBOOK), str(out_path), parameters={"DATA_SOURCE": "surrogate"},
+            str(NOTEBOOK), str(out_path),
+            parameters={"DATA_SOURCE": "surrogate"} | (parameters or {}),
             cwd=str(ROOT), kernel_name="python3", progress_bar=False,
         )
     finally:
@@ -113,3 +119,98 @@ def test_committed_notebook_is_executed_in_order():
     assert counts == list(range(1, len(counts) + 1))
     assert not any(o.get("output_type") == "error" for c in nb["cells"]
                    if c["cell_type"] == "code" for o in c.get("outputs", []))
+
+
+# --- DATA_FILE: a recording-format file unlike the surrogate ----------------------------------
+
+USER_NEURONS, USER_BINS = 2000, 240
+# Fewer resamples and splits than the notebook's defaults keep this run short; every analysis
+# still runs on the file.
+USER_RUN_PARAMETERS = {
+    "BONUS_N_SPLITS": 2, "N_BOOT": 200, "N_PERM": 200, "N_SPLITS": 4, "N_RANDOM_NETS": 3,
+    "N_HELDOUT_GRATINGS": 500, "P2_N_SIZES": 6, "P2_N_REPEATS": 3, "P2_N_BOOT": 200,
+}
+
+
+def write_user_recording(path, n_neurons=USER_NEURONS, n_bins=USER_BINS, trials_per_bin=12,
+                         seed=0):
+    """A recording-format file unlike the surrogate, as another lab's recording might be.
+
+    float64; ``n_bins`` bins of 360 / n_bins deg whose stimulus values are the mean
+    direction of their random trials (not integers); single-peaked Gaussian direction
+    tuning (one peak per 360 deg, where the surrogate has two); each neuron z-scored.
+
+    Returns:
+        tuple: the path written and the stimuli (degrees).
+    """
+    rng = np.random.default_rng(seed)
+    trials = rng.uniform(0.0, 360.0, trials_per_bin * n_bins)
+    bins = np.minimum((trials * n_bins / 360.0).astype(int), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    assert counts.min() > 0
+    stimuli = np.bincount(bins, trials, n_bins) / counts
+    preferred = rng.uniform(0.0, 360.0, n_neurons)
+    width = rng.uniform(15.0, 40.0, n_neurons)
+    gain = rng.lognormal(0.0, 0.5, n_neurons)
+    offset = (stimuli[:, None] - preferred + 180.0) % 360.0 - 180.0
+    resp = gain * np.exp(-0.5 * (offset / width) ** 2)
+    resp += rng.standard_normal(resp.shape) / np.sqrt(counts)[:, None]
+    resp = (resp - resp.mean(axis=0)) / resp.std(axis=0)
+    np.savez(path, resp=resp.astype(np.float64), stimuli=stimuli)
+    return path, stimuli
+
+
+@pytest.fixture(scope="module")
+def user_file_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("user")
+    path, stimuli = write_user_recording(folder / "other_lab.npz")
+    out = folder / "assignment_3.ipynb"
+    nb = execute(out, folder / "data", {"DATA_FILE": str(path)} | USER_RUN_PARAMETERS)
+    return nb, stimuli, folder / "data"
+
+
+def test_user_file_runs_without_error_nan_or_download(user_file_run):
+    nb, _, data_dir = user_file_run
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not any(o.output_type == "error" for o in c.get("outputs", [])), c.source[:80]
+    text = printed_text(nb)
+    assert not re.search(r"\bnan\b", text, flags=re.I), re.search(r".*\bnan\b.*", text, re.I)[0]
+    assert "OFFLINE SURROGATE" not in text
+    assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing fetched or simulated
+
+
+def test_user_file_draws_every_figure(user_file_run):
+    nb = user_file_run[0]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            images = sum("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+            assert images == c.source.count("plt.show()"), c.source[:80]
+
+
+def test_user_file_is_named_in_banner_titles_and_summary(user_file_run):
+    nb = user_file_run[0]
+    text = printed_text(nb)
+    assert text.count("Data: user file other_lab.npz (DATA_FILE)") >= 2  # at load, in summary
+    assert "figure titles carry '(user file)'" in text
+    summary = summary_of(nb)
+    assert summary["data_source"] == "user"
+    assert int(summary["n_neurons"]) == USER_NEURONS
+
+
+def test_user_file_printed_facts_follow_the_file(user_file_run):
+    nb, stimuli, _ = user_file_run
+    text = printed_text(nb)
+    steps = np.diff(stimuli)
+    assert (f"{USER_NEURONS} neurons x {USER_BINS} stimuli from {stimuli[0]:.4g} to "
+            f"{stimuli[-1]:.4g} deg, steps from {steps.min():.3g} to {steps.max():.3g} deg "
+            f"(median {np.median(steps):.3g})") in text
+    assert "in steps of 0 deg" not in text
+    n_kept = int(np.sum(stimuli <= 180))  # the assignment's view
+    n_train = int(0.6 * n_kept)
+    assert f"training set: {n_train} stimuli, test set: {n_kept - n_train} stimuli" in text
+    assert f"Inside the {n_train} training stimuli" in text
+    assert re.search(rf"population sizes N = \[10, .*, {USER_NEURONS}\]", text)
+    assert f"{len(stimuli)} stimuli (labels mod 180 deg)" in text
+    assert "n_b = 12.77 (ASSUMED" in text  # the recording's trials per bin, said to be assumed
+    assert f"bin width {np.median(steps):.3g} deg" in text
