@@ -38,7 +38,7 @@ import time
 import warnings
 import zipfile
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 
 import numpy as np
 import pooch
@@ -141,6 +141,7 @@ __all__ = [
     "cv_folds",
     "cross_validated_angles",
     "decoding_error_curve",
+    "decoding_error_curves",
     "fit_information_saturation",
     "bootstrap_information_saturation",
     "saturation_error",
@@ -217,12 +218,25 @@ def _single_threaded(user_api="blas"):
     torch's threads or other processes (50-fold slowdowns were seen on 2 shared
     cores).
 
+    The BLAS libraries are found once (finding them reads the process's memory map,
+    which costs more than a small eigendecomposition); OpenMP, whose libraries load
+    with the code that uses them (scikit-learn's t-SNE), is looked up on every call.
+
     Args:
         user_api (str or None): ``"blas"``, ``"openmp"`` or ``None`` for both.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api=user_api)
+    pools = _blas_pools() if user_api == "blas" else ThreadpoolController()
+    return pools.limit(limits=1, user_api=user_api)
+
+
+@cache
+def _blas_pools():
+    """The thread pools of the BLAS libraries loaded with NumPy and SciPy (found once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
 
 
 def _module_device(net: nn.Module) -> torch.device:
@@ -1761,7 +1775,10 @@ class _DualRidge:
     ``H Tc`` with ``H = U diag(s / (s + alpha)) U^T``. Leaving stimulus i out
     changes its prediction to ``t_i - (t_i - fitted_i) / (1 - h_ii - 1/n)``
     exactly (the 1/n is the intercept's leverage), so every penalty's
-    leave-one-out predictions come from one O(n^2 p) Gram matrix.
+    leave-one-out predictions come from one O(n^2 p) Gram matrix. With few
+    columns (p <= n / 2) the nonzero eigenpairs come from the thin SVD
+    ``Xc = U diag(sqrt(s)) V^T`` instead, at O(n p^2): the eigenvectors of ``Xc Xc^T``
+    it leaves out have eigenvalue 0 and drop out of every formula above.
 
     Args:
         x (ndarray): n x p responses, float64.
@@ -1775,16 +1792,28 @@ class _DualRidge:
         self.t_mean = targets.mean(axis=0)
         self.tc = targets - self.t_mean
         with _single_threaded():
-            eigval, self.eigvec = np.linalg.eigh(self.xc @ self.xc.T)
+            # thin SVD for few columns; for nearly square data eigh of the Gram is faster
+            if 2 * self.xc.shape[1] <= self.xc.shape[0]:
+                self.eigvec, singular, _ = np.linalg.svd(self.xc, full_matrices=False)
+                eigval = singular**2
+            else:
+                eigval, self.eigvec = np.linalg.eigh(self.xc @ self.xc.T)
         self.eigval = np.clip(eigval, 0, None)
+        self.eigvec_squared = self.eigvec**2
         self.projected = self.eigvec.T @ self.tc
 
-    def loo_predictions(self, alpha):
-        """Leave-one-out predictions (n x k, targets' units) with penalty ``alpha``."""
-        shrink = self.eigval / (self.eigval + alpha)
-        fitted = self.eigvec @ (shrink[:, None] * self.projected)
-        leverage = (self.eigvec**2) @ shrink + 1 / len(self.tc)
-        return self.tc - (self.tc - fitted) / (1 - leverage)[:, None] + self.t_mean
+    def loo_predictions(self, alphas):
+        """Leave-one-out predictions with each penalty, (n_alphas, n, k) in targets' units.
+
+        Args:
+            alphas (float or array-like): the penalties (a float gives n x k).
+        """
+        alphas = np.asarray(alphas, dtype=np.float64)
+        shrink = self.eigval / (self.eigval + alphas.reshape(-1, 1))  # n_alphas x r
+        fitted = self.eigvec @ (shrink[:, :, None] * self.projected)  # n_alphas x n x k
+        leverage = shrink @ self.eigvec_squared.T + 1 / len(self.tc)  # n_alphas x n
+        loo = self.tc - (self.tc - fitted) / (1 - leverage)[:, :, None] + self.t_mean
+        return loo if alphas.ndim else loo[0]
 
     def select_alpha(self, alphas, loo_error):
         """Leave-one-out error of each penalty and the penalty with the lowest one.
@@ -1797,7 +1826,7 @@ class _DualRidge:
             tuple: errors (one per penalty, ndarray) and the chosen penalty (float).
         """
         alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-        errors = np.array([loo_error(self.loo_predictions(alpha)) for alpha in alphas])
+        errors = np.array([loo_error(loo) for loo in self.loo_predictions(alphas)])
         return errors, float(alphas[np.argmin(errors)])
 
     def coef(self, alpha):
@@ -3996,11 +4025,43 @@ def explained_variance(resp, n_components=None):
     Returns:
         ndarray: (n_components,) explained-variance ratios, descending.
     """
-    x = np.asarray(_as_numpy(resp), dtype=np.float64)
-    x = x - x.mean(axis=0)
-    singular = np.linalg.svd(x, compute_uv=False)
-    ratio = singular**2 / np.sum(singular**2)
-    return ratio[:n_components]
+    variances = _principal_components(resp, 0)[1]
+    return (variances / np.sum(variances))[:n_components]
+
+
+def _principal_components(resp, n_components):
+    """Scores on the first principal components of the rows, and every component's variance.
+
+    With more units than stimuli (p > n) the components come from the eigendecomposition
+    of the n x n Gram matrix of the centred rows, ``Xc Xc^T = U diag(s^2) U^T``, at
+    O(n^2 p) and without the p x n right singular vectors; otherwise from the SVD. The
+    scores are ``U S``, each component's sign set as scikit-learn's PCA sets it (its
+    largest loading ``Xc^T u / s`` positive), so they equal
+    ``PCA(n_components).fit_transform``.
+
+    Args:
+        resp (array-like): n x p responses.
+        n_components (int): number of components k to score.
+
+    Returns:
+        tuple: scores (n x k) and the squared singular values of the centred data
+        (descending; sum of squares along each component).
+    """
+    xc = np.asarray(_as_numpy(resp), dtype=np.float64)
+    xc = xc - xc.mean(axis=0)
+    with _single_threaded():
+        if xc.shape[1] > xc.shape[0]:
+            eigval, u = np.linalg.eigh(xc @ xc.T)
+            variances, u = np.clip(eigval[::-1], 0.0, None), u[:, ::-1]
+        else:
+            u, singular, _ = np.linalg.svd(xc, full_matrices=False)
+            variances = singular**2
+        singular = np.sqrt(variances[:n_components])
+        u = u[:, :n_components]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loadings = xc.T @ np.where(singular > 0, u / singular, 0.0)
+    largest = loadings[np.argmax(np.abs(loadings), axis=0), np.arange(u.shape[1])]
+    return u * singular * np.where(largest < 0, -1.0, 1.0), variances
 
 
 def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
@@ -4017,16 +4078,14 @@ def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
     Returns:
         ndarray: n_stimuli x n_components coordinates.
     """
-    from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     x = np.asarray(_as_numpy(resp), dtype=np.float64)
     if method == "pca":
-        return PCA(n_components=n_components, svd_solver="full").fit_transform(x)
+        return _principal_components(x, n_components)[0]
     if method == "tsne":
         # PCA to 50 dimensions first: t-SNE's neighbourhoods are stable and it runs in seconds.
-        k = min(50, *x.shape)
-        x = PCA(n_components=k, svd_solver="full").fit_transform(x)
+        x = _principal_components(x, min(50, *x.shape))[0]
         tsne = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
                     init="pca", random_state=seed)
         with _single_threaded(user_api=None):
@@ -4107,7 +4166,7 @@ def _gram_embedding(gram):
     return eigvec * np.sqrt(np.clip(eigval, 0.0, None))
 
 
-def _nested_subset_features(xt, sizes, order):
+def _nested_subset_features(xt, sizes, order, every_neuron=None):
     """For each size, features that any ridge decoder treats as ``xt[order[:size]].T``.
 
     Up to n neurons the responses themselves; beyond, ``_gram_embedding`` of the
@@ -4118,6 +4177,8 @@ def _nested_subset_features(xt, sizes, order):
         xt (ndarray): p x n responses (one row per neuron: gathering rows is fast), float64.
         sizes (array-like): increasing subset sizes, each <= p.
         order (ndarray): (p,) neuron order; subset k is ``order[:sizes[k]]``.
+        every_neuron (ndarray or None): the features of all p neurons, which do not
+            depend on the order (computed once by the caller and shared); None: accumulated.
 
     Yields:
         ndarray: n x min(size, n) features, one per size.
@@ -4128,6 +4189,9 @@ def _nested_subset_features(xt, sizes, order):
     for size in sizes:
         if size <= n:
             yield xt[order[:size]].T
+            continue
+        if every_neuron is not None and size == xt.shape[0]:
+            yield every_neuron
             continue
         block = xt[order[done:size]]
         gram += block.T @ block
@@ -4191,12 +4255,40 @@ def _check_sizes(sizes, n_neurons):
 def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="interleaved",
                          rank_by=None, period=180.0, angle_min=-90.0, alphas=None, seed=0,
                          progress=False):
+    """``decoding_error_curves`` for one cross-validation scheme.
+
+    Args:
+        resp (array-like): n_stimuli x n_neurons responses.
+        stimuli (array-like): n_stimuli orientations, degrees.
+        sizes (array-like): numbers of neurons N, each in [1, n_neurons].
+        n_repeats (int): random subsets (or fold partitions) per size, R.
+        n_folds (int): folds of the cross-validation, K.
+        scheme (str): ``"interleaved"`` or ``"blocked"`` (see ``cv_folds``).
+        rank_by (callable): optional score of each neuron from training data.
+        period (float): period of orientation, degrees.
+        angle_min (float): lower end of the decoded range, degrees.
+        alphas (array-like): candidate ridge penalties (default: ``CircularRidge``'s).
+        seed (int): seed of the subsets and folds.
+        progress (bool): show a progress bar over the repeats.
+
+    Returns:
+        dict: ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS errors, degrees;
+        ``decoded`` (R, n_stimuli) out-of-fold decoded orientations with the largest
+        size, degrees.
+    """
+    return decoding_error_curves(resp, stimuli, sizes, n_repeats, n_folds, (scheme,), rank_by,
+                                 period, angle_min, alphas, seed, progress)[scheme]
+
+
+def decoding_error_curves(resp, stimuli, sizes, n_repeats=5, n_folds=10,
+                          schemes=("interleaved", "blocked"), rank_by=None, period=180.0,
+                          angle_min=-90.0, alphas=None, seed=0, progress=False):
     """Cross-validated circular decoding error against the number of neurons decoded.
 
-    For each repeat ``r`` and size ``N``, a ``CircularRidge`` decoder reads the
-    orientation from N neurons, with K-fold cross-validation over the stimuli
-    (``cv_folds(stimuli, n_folds, scheme, period, seed=seed + r)``), and the error is
-    the circular RMS error over all n out-of-fold stimuli,
+    For each cross-validation scheme, repeat ``r`` and size ``N``, a ``CircularRidge``
+    decoder reads the orientation from N neurons, with K-fold cross-validation over
+    the stimuli (``cv_folds(stimuli, n_folds, scheme, period, seed=seed + r)``), and
+    the error is the circular RMS error over all n out-of-fold stimuli,
     ``sqrt(mean_s wrap(theta_hat_s - theta_s)^2)``.
 
     Which N neurons:
@@ -4219,7 +4311,11 @@ def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="
         sizes (array-like): numbers of neurons N, each in [1, n_neurons].
         n_repeats (int): random subsets (or fold partitions) per size, R.
         n_folds (int): folds of the cross-validation, K.
-        scheme (str): ``"interleaved"`` or ``"blocked"`` (see ``cv_folds``).
+        schemes (iterable of str): cross-validation schemes, ``"interleaved"`` and/or
+            ``"blocked"`` (see ``cv_folds``). Every scheme sees the same random
+            neuron subsets (repeat ``r`` draws its order with seed ``[seed, r]``), so
+            the Gram matrices of the nested subsets are accumulated once per repeat
+            for all of them; each scheme has its own folds.
         rank_by (callable): optional score of each neuron from training data.
         period (float): period of orientation, degrees.
         angle_min (float): lower end of the decoded range, degrees.
@@ -4228,9 +4324,9 @@ def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="
         progress (bool): show a progress bar over the repeats.
 
     Returns:
-        dict: ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS errors, degrees;
-        ``decoded`` (R, n_stimuli) out-of-fold decoded orientations with the largest
-        size, degrees.
+        dict: scheme -> dict with ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS
+        errors, degrees; ``decoded`` (R, n_stimuli) out-of-fold decoded orientations
+        with the largest size, degrees.
     """
     from tqdm.auto import tqdm
 
@@ -4240,28 +4336,35 @@ def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="
         raise ValueError(f"resp must be n_stimuli x n_neurons with one stimulus per row; "
                          f"got {x.shape} and {y.shape}")
     sizes = _check_sizes(sizes, x.shape[1])
+    schemes = list(schemes)
     xt = np.ascontiguousarray(x.T)
-    decoded = np.full((n_repeats, sizes.size, y.size), np.nan)
+    decoded = {s: np.full((n_repeats, sizes.size, y.size), np.nan) for s in schemes}
+    # All neurons give the same features in every repeat and fold: computed once.
+    every_neuron = _gram_embedding(x @ xt) if sizes[-1] == x.shape[1] > y.size else None
     # Many small eigendecompositions: one BLAS thread each is as fast, and it does not
     # collapse when the cores are shared.
     with _single_threaded():
-        label = f"{scheme} split, {'random' if rank_by is None else 'ranked'} neurons"
+        label = (f"{' and '.join(schemes)} split{'s' if len(schemes) > 1 else ''}, "
+                 f"{'random' if rank_by is None else 'ranked'} neurons")
         for r in tqdm(range(n_repeats), disable=not progress, desc=label):
-            folds = cv_folds(y, n_folds, scheme, period, seed=seed + r)
+            folds = {s: cv_folds(y, n_folds, s, period, seed=seed + r) for s in schemes}
             if rank_by is None:
                 order = np.random.default_rng([seed, r]).permutation(x.shape[1])
-                for k, z in enumerate(_nested_subset_features(xt, sizes, order)):
-                    decoded[r, k] = cross_validated_angles(z, y, folds, period, angle_min,
-                                                           alphas)
+                for k, z in enumerate(_nested_subset_features(xt, sizes, order, every_neuron)):
+                    for s in schemes:
+                        decoded[s][r, k] = cross_validated_angles(z, y, folds[s], period,
+                                                                  angle_min, alphas)
                 continue
-            for test in folds:
-                train = _complement(test, y.size)
-                order = np.argsort(-np.asarray(rank_by(x[train], y[train])), kind="stable")
-                for k, z in enumerate(_nested_subset_features(xt, sizes, order)):
-                    decoded[r, k, test] = _fit_and_decode(z, y, train, test, period, angle_min,
-                                                          alphas)
-    return {"sizes": sizes, "rmse": _circular_rmse(decoded, y, period).T,
-            "decoded": decoded[:, -1]}
+            for s in schemes:
+                for test in folds[s]:
+                    train = _complement(test, y.size)
+                    order = np.argsort(-np.asarray(rank_by(x[train], y[train])), kind="stable")
+                    features = _nested_subset_features(xt, sizes, order, every_neuron)
+                    for k, z in enumerate(features):
+                        decoded[s][r, k, test] = _fit_and_decode(z, y, train, test, period,
+                                                                 angle_min, alphas)
+    return {s: {"sizes": sizes, "rmse": _circular_rmse(decoded[s], y, period).T,
+                "decoded": decoded[s][:, -1]} for s in schemes}
 
 
 def _mean_squared(errors):
