@@ -4,6 +4,7 @@ And once on a small recording-format file unlike the surrogate, named by ``DATA_
 notebook must run on it and print facts that follow the file.
 """
 
+import ast
 import json
 import os
 import re
@@ -13,6 +14,9 @@ import nbformat
 import numpy as np
 import papermill
 import pytest
+import template_cells
+
+from ccn_helpers import ResultTable
 
 # Two executions of the whole notebook happen in the first test's fixture (about 2 minutes here).
 pytestmark = pytest.mark.timeout(900)
@@ -51,11 +55,30 @@ def printed_text(nb):
     )
 
 
+def table_outputs(cell):
+    """The result tables a code cell displayed (outputs carrying ResultTable's values)."""
+    return [o for o in cell.get("outputs", []) if ResultTable.MIMETYPE in o.get("data", {})]
+
+
+def table_values(nb):
+    """The values (not the layout) of every result table, in order."""
+    return [o["data"][ResultTable.MIMETYPE] for c in nb.cells if c.cell_type == "code"
+            for o in table_outputs(c)]
+
+
+def shown_text(nb):
+    """What a reader sees as text: the printed output and the tables' plain-text form."""
+    return printed_text(nb) + "".join(
+        "".join(o["data"]["text/plain"]) for c in nb.cells if c.cell_type == "code"
+        for o in table_outputs(c))
+
+
 def summary_of(nb):
-    """The ``key = value`` lines printed by the cell tagged 'summary'."""
+    """The summary table of the cell tagged 'summary': quantity -> (value, evidence)."""
     cell = next(c for c in nb.cells if "summary" in c.metadata.get("tags", []))
-    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    return dict(re.findall(r"^(\w+) = (.+)$", text, flags=re.M))
+    (table,) = [o["data"][ResultTable.MIMETYPE] for o in table_outputs(cell)]
+    assert table["columns"] == ["quantity", "value", "evidence"]
+    return {quantity: (value, evidence) for quantity, value, evidence in table["data"]}
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +100,46 @@ def test_notebook_runs_without_error(executions):
 
 
 def test_key_results_exist_and_are_sane(executions):
-    summary = summary_of(executions[0])
+    summary = {k: value for k, (value, _) in summary_of(executions[0]).items()}
     assert summary["data_source"] == "surrogate"
-    assert int(summary["n_neurons"]) == 23589
-    assert 0 < float(summary["reliably_tuned_fraction"]) <= 1
-    assert float(summary["decoder_test_mse_trained"]) < float(summary["decoder_test_mse_untrained"])
-    assert 0 <= float(summary["decoder_test_circ_median_abs_deg"]) < 45
-    assert float(summary["cnn_heldout_accuracy"]) > 0.95
+    assert summary["n_neurons"] == 23589
+    assert 0 < summary["reliably_tuned_fraction"] <= 1
+    assert summary["decoder_test_mse_trained"] < summary["decoder_test_mse_untrained"]
+    assert 0 <= summary["decoder_test_circ_median_abs_deg"] < 45
+    assert summary["cnn_heldout_accuracy"] > 0.95
     for key in ("rsa_pearson_pool", "rsa_pearson_fc", "rsa_spearman_pool", "rsa_spearman_fc"):
-        assert -1 <= float(summary[key]) <= 1
-    assert summary["most_v1_like_layer"] in ("pool", "fc")
+        assert -1 <= summary[key] <= 1
+    for measure in ("pearson", "spearman"):
+        assert summary[f"most_v1_like_layer_{measure}"] in ("pool", "fc", "undecided")
+    for scheme in ("interleaved", "blocked"):
+        assert summary[f"p2_saturation_{scheme}"] in ("floor detected", "no detectable saturation")
+    assert 0 < summary["p2_error_all_neurons_deg"] < summary["p2_threshold_75_single_trial_deg"]
+
+
+def test_summary_verdicts_carry_their_evidence(executions):
+    nb = executions[0]
+    summary = summary_of(nb)
+    interval = r"95% CI \[([-+\d.e]+), ([-+\d.e]+)\], (excludes|includes) ([01])$"
+    verdicts = {k: v for k, v in summary.items()
+                if k.startswith(("most_v1_like_layer_", "p2_saturation_", "p2_oblique_effect"))}
+    assert len(verdicts) == 5
+    for key, (verdict, evidence) in verdicts.items():
+        low, high, says, null = re.search(interval, evidence.split(";")[0]).groups()
+        low, high, null = float(low), float(high), float(null)
+        assert says == ("includes" if low <= null <= high else "excludes"), (key, evidence)
+        undecided = {"most_v1_like_layer_": "undecided", "p2_saturation_":
+                     "no detectable saturation", "p2_oblique_effect": "undecided"}
+        expected = next(v for prefix, v in undecided.items() if key.startswith(prefix))
+        assert (verdict == expected) == (says == "includes"), (key, verdict, evidence)
+    # the layer verdicts restate the paired differences of the 1d table
+    differences = next(t for t in table_values(nb) if t["columns"][0] == "contrast")
+    row = dict(zip(differences["columns"], differences["data"][0], strict=True))
+    assert row["contrast"] == "'pool' vs 'fc' (trained)"
+    for measure in ("Pearson", "Spearman"):
+        expected = {"> 0": "pool", "< 0": "fc", "~ 0": "undecided"}[row[f"{measure} sign"]]
+        verdict, evidence = summary[f"most_v1_like_layer_{measure.lower()}"]
+        assert verdict == expected
+        assert f"pool - fc = {row[f'{measure} d']:+.3f}" in evidence
 
 
 def test_surrogate_is_announced(executions):
@@ -110,6 +163,36 @@ def test_every_data_figure_title_says_surrogate(executions):
 
 def test_re_execution_prints_the_same_numbers(executions):
     assert printed_text(executions[0]) == printed_text(executions[1])
+    first, second = (table_values(nb) for nb in executions)
+    assert len(first) >= 15
+    assert first == second
+
+
+def test_tables_are_shown_as_tables(executions):
+    for c in executions[0].cells:
+        for o in table_outputs(c) if c.cell_type == "code" else []:
+            html, text = o["data"]["text/html"], "".join(o["data"]["text/plain"])
+            assert "<table" in html and "</table>" in html
+            n_rows = len(o["data"][ResultTable.MIMETYPE]["data"])
+            assert html.count("<tr>") == n_rows + 1  # a header and one row per result
+            assert "-  -" in text or "--" in text  # the rule under the aligned header
+
+
+def test_cells_are_short_and_define_no_function():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    template = [t.strip() for t in (template_cells.C1, template_cells.C2)]
+    assert all(t in [src.strip() for src in code] for t in template), "C1/C2 changed"
+    for src in code:
+        if src.strip() in template:
+            continue
+        assert len(src.splitlines()) <= 30, src[:80]
+        tree = ast.parse("\n".join(line for line in src.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+        defined = [type(n).__name__ for n in ast.walk(tree)
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                     ast.Lambda))]
+        assert not defined, (defined, src[:80])
 
 
 def test_committed_notebook_is_executed_in_order():
@@ -174,7 +257,7 @@ def test_user_file_runs_without_error_nan_or_download(user_file_run):
     for c in nb.cells:
         if c.cell_type == "code":
             assert not any(o.output_type == "error" for o in c.get("outputs", [])), c.source[:80]
-    text = printed_text(nb)
+    text = shown_text(nb)
     assert not re.search(r"\bnan\b", text, flags=re.I), re.search(r".*\bnan\b.*", text, re.I)[0]
     assert "OFFLINE SURROGATE" not in text
     assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing fetched or simulated
@@ -194,13 +277,15 @@ def test_user_file_is_named_in_banner_titles_and_summary(user_file_run):
     assert text.count("Data: user file other_lab.npz (DATA_FILE)") >= 2  # at load, in summary
     assert "figure titles carry '(user file)'" in text
     summary = summary_of(nb)
-    assert summary["data_source"] == "user"
-    assert int(summary["n_neurons"]) == USER_NEURONS
+    assert summary["data_source"][0] == "user"
+    assert summary["data_source"][1].startswith("user file other_lab.npz (DATA_FILE)")
+    assert summary["n_neurons"][0] == USER_NEURONS
+    assert "Summary (user file)" in shown_text(nb)
 
 
 def test_user_file_printed_facts_follow_the_file(user_file_run):
     nb, stimuli, _ = user_file_run
-    text = printed_text(nb)
+    text = shown_text(nb)
     steps = np.diff(stimuli)
     assert (f"{USER_NEURONS} neurons x {USER_BINS} stimuli from {stimuli[0]:.4g} to "
             f"{stimuli[-1]:.4g} deg, steps from {steps.min():.3g} to {steps.max():.3g} deg "
