@@ -22,7 +22,11 @@ Sections follow the data's path through the assignment:
    7b. RSA inference (bootstrap, permutation test, noise ceiling, CNN controls)
 8. tuning curves, decoding errors and embeddings;
    8b. von Mises tuning-curve fits; 8c. Part 2, decoding precision against population size
-9. plotting
+9. plotting; 9b. result tables (``ResultTable``, ``summary_table``)
+
+The helpers that produce a result table return a ``ResultTable``: an HTML table in
+Jupyter, Colab and the HTML report, aligned text in plain output, and its values (a
+pandas DataFrame, ``.frame``). Each table helper sits in the section of its data.
 
 Conventions: orientations are in degrees; response matrices are
 ``n_stimuli x n_units`` (one row per stimulus).
@@ -2666,7 +2670,7 @@ def blocked_split_indices(stimuli, block_width=10.0, n_splits=20, test_frac=0.4,
 
 
 def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0, repeat=None,
-                     period=180.0, seed=0, progress=True):
+                     period=180.0, seed=0, progress=True, n_jobs=1):
     """Fit and test decoders on the class split, on random splits and on blocked splits.
 
     Every decoder sees the same splits, and each fit (a fresh clone) gets only the
@@ -2685,6 +2689,9 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         period (float): period of orientation, degrees.
         seed (int): seed of the random and blocked splits.
         progress (bool): show progress bars.
+        n_jobs (int): fits run at once, in as many worker processes (joblib); every fit
+            seeds its own randomness, so the result does not depend on n_jobs (only the
+            fit times do). 1: in this process.
 
     Returns:
         dict: ``names``, ``block_width`` and, for each scheme ``"class"``, ``"random"``
@@ -2694,7 +2701,7 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         ``chosen`` (the candidate a selecting decoder picked, else None); for the class
         split also ``fitted``, each decoder as fitted on its training set.
     """
-    from sklearn.base import clone
+    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     x, y = _check_angle_data(X, y)
@@ -2707,23 +2714,45 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
                     repeated),
     }
     result = {"names": names, "block_width": block_width}
+    jobs = []
     for scheme, (splits, tested) in schemes.items():
-        part = result[scheme] = {"splits": splits, "predicted": {}, "errors": {},
-                                 "fit_seconds": {}, "chosen": {}, "fitted": {}}
-        jobs = [(name, k) for name in tested for k in range(len(splits))]
-        for name, k in tqdm(jobs, disable=not progress or not jobs, desc=f"{scheme} split(s)"):
-            train, test = splits[k]
-            start = time.perf_counter()
-            fitted = clone(decoders[name]).fit(x[train], y[train])
-            seconds = time.perf_counter() - start
-            predicted = np.asarray(fitted.predict(x[test]), dtype=np.float64).reshape(-1)
-            for key, value in (("predicted", predicted), ("fit_seconds", seconds),
-                               ("errors", decoding_errors(predicted, y[test], period)),
-                               ("chosen", getattr(fitted, "best_name_", None))):
-                part[key].setdefault(name, []).append(value)
-            if scheme == "class":  # kept to be inspected (e.g. the selection's scores)
-                part["fitted"][name] = fitted
+        result[scheme] = {"splits": splits, "predicted": {}, "errors": {}, "fit_seconds": {},
+                          "chosen": {}, "fitted": {}}
+        jobs += [(scheme, name, k) for name in tested for k in range(len(splits))]
+    arguments = [(decoders[name], x, y, *schemes[scheme][0][k], scheme == "class")
+                 for scheme, name, k in jobs]
+    if n_jobs == 1:
+        fits = (_fit_and_decode_split(*a) for a in arguments)
+    else:  # in order, as they finish; the class split (with the largest fits) first
+        fits = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_fit_and_decode_split)(*a) for a in arguments)
+    for (scheme, name, k), (fitted, chosen, predicted, seconds) in tqdm(
+            zip(jobs, fits, strict=True), total=len(jobs), disable=not progress or not jobs,
+            desc="decoder fits"):
+        part, test = result[scheme], schemes[scheme][0][k][1]
+        for key, value in (("predicted", predicted), ("fit_seconds", seconds),
+                           ("errors", decoding_errors(predicted, y[test], period)),
+                           ("chosen", chosen)):
+            part[key].setdefault(name, []).append(value)
+        if fitted is not None:  # kept to be inspected (e.g. the selection's scores)
+            part["fitted"][name] = fitted
     return result
+
+
+def _fit_and_decode_split(decoder, x, y, train, test, keep):
+    """One job of ``compare_decoders``: fit a clone on the training rows, decode the test rows.
+
+    Returns:
+        tuple: the fitted decoder (if ``keep``, else None), the candidate it chose (or
+        None), the decoded test angles (degrees) and the fit time (s).
+    """
+    from sklearn.base import clone
+
+    start = time.perf_counter()
+    fitted = clone(decoder).fit(x[train], y[train])
+    seconds = time.perf_counter() - start
+    predicted = np.asarray(fitted.predict(x[test]), dtype=np.float64).reshape(-1)
+    return fitted if keep else None, getattr(fitted, "best_name_", None), predicted, seconds
 
 
 def _split_summary(part, name, metric):

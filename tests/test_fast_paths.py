@@ -109,3 +109,34 @@ def test_single_threaded_blas_is_restored_afterwards():
         with ch._single_threaded():
             assert blas_threads() and set(blas_threads()) == {1}
         assert blas_threads() == before
+
+
+def test_curves_in_two_threads_equal_one_thread():
+    resp, theta = tuned_rows(72, 150, seed=6)
+    kwargs = {"n_repeats": 3, "n_folds": 4, "seed": 2}
+    one = ch.decoding_error_curves(resp, theta, [5, 150], **kwargs)
+    two = ch.decoding_error_curves(resp, theta, [5, 150], n_jobs=2, **kwargs)
+    for scheme in one:
+        np.testing.assert_array_equal(one[scheme]["decoded"], two[scheme]["decoded"])
+    ranked = [ch.decoding_error_curve(resp, theta, [5, 150], rank_by=ch.split_half_reliability,
+                                      n_jobs=n, **kwargs)["rmse"] for n in (1, 2)]
+    np.testing.assert_array_equal(*ranked)
+
+
+def test_decoder_comparison_in_worker_processes_equals_one_process():
+    resp, theta = tuned_rows(60, 80, seed=7)
+    decoders = {"circle": ch.CircularRidge(), "line": ch.AngleRidge(),
+                "best": ch.CVSelectedDecoder([("line", ch.AngleRidge()),
+                                              ("circle", ch.CircularRidge())], n_folds=3)}
+    kwargs = {"n_random": 2, "n_blocked": 2, "repeat": ["circle", "best"], "progress": False}
+    one = ch.compare_decoders(decoders, resp, theta, **kwargs)
+    two = ch.compare_decoders(decoders, resp, theta, n_jobs=2, **kwargs)
+    for scheme in ("class", "random", "blocked"):
+        assert one[scheme]["chosen"] == two[scheme]["chosen"]
+        assert one[scheme]["predicted"].keys() == two[scheme]["predicted"].keys()
+        for name, predicted in one[scheme]["predicted"].items():
+            # the same fits; BLAS may round differently with another number of threads
+            for a, b in zip(two[scheme]["predicted"][name], predicted, strict=True):
+                np.testing.assert_allclose(a, b, atol=1e-9)
+    assert two["class"]["fitted"].keys() == set(decoders)
+    assert two["class"]["fitted"]["best"].best_name_ == one["class"]["fitted"]["best"].best_name_
