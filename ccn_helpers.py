@@ -44,6 +44,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -2092,6 +2093,22 @@ class ClassMLPDecoder(BaseEstimator):
         self.seed = seed
         self.device = device
 
+    @classmethod
+    def from_trained(cls, net, loss_history, **params):
+        """The estimator of a class-recipe network trained already (the 1b decoder, say).
+
+        Args:
+            net (DeepNetReLU): trained by the class recipe (what ``fit`` would do).
+            loss_history (list of float): its training MSE at each iteration, deg^2.
+            **params: the estimator's parameters (``n_hidden``, ``seed``, ``device``, ...).
+
+        Returns:
+            ClassMLPDecoder: fitted, without training again.
+        """
+        estimator = cls(**params)
+        estimator.net_, estimator.loss_history_ = net, list(loss_history)
+        return estimator
+
     def fit(self, X, y):
         """Train on n x p responses ``X`` and n angles ``y`` (degrees)."""
         x = _float32_tensor(X)
@@ -2670,7 +2687,7 @@ def blocked_split_indices(stimuli, block_width=10.0, n_splits=20, test_frac=0.4,
 
 
 def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0, repeat=None,
-                     period=180.0, seed=0, progress=True, n_jobs=1):
+                     period=180.0, seed=0, progress=True, n_jobs=1, fitted=None):
     """Fit and test decoders on the class split, on random splits and on blocked splits.
 
     Every decoder sees the same splits, and each fit (a fresh clone) gets only the
@@ -2692,6 +2709,9 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         n_jobs (int): fits run at once, in as many worker processes (joblib); every fit
             seeds its own randomness, so the result does not depend on n_jobs (only the
             fit times do). 1: in this process.
+        fitted (dict or None): name -> that decoder already fitted on the class split's
+            training stimuli (e.g. the 1b network, ``ClassMLPDecoder.from_trained``),
+            used there instead of fitting it again (its fit time is then NaN).
 
     Returns:
         dict: ``names``, ``block_width`` and, for each scheme ``"class"``, ``"random"``
@@ -2714,11 +2734,13 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
                     repeated),
     }
     result = {"names": names, "block_width": block_width}
+    fitted = dict(fitted or {})
     jobs = []
     for scheme, (splits, tested) in schemes.items():
         result[scheme] = {"splits": splits, "predicted": {}, "errors": {}, "fit_seconds": {},
                           "chosen": {}, "fitted": {}}
-        jobs += [(scheme, name, k) for name in tested for k in range(len(splits))]
+        jobs += [(scheme, name, k) for name in tested for k in range(len(splits))
+                 if not (scheme == "class" and name in fitted)]
     arguments = [(decoders[name], x, y, *schemes[scheme][0][k], scheme == "class")
                  for scheme, name, k in jobs]
     if n_jobs == 1:
@@ -2726,16 +2748,21 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
     else:  # in order, as they finish; the class split (with the largest fits) first
         fits = Parallel(n_jobs=n_jobs, return_as="generator")(
             delayed(_fit_and_decode_split)(*a) for a in arguments)
-    for (scheme, name, k), (fitted, chosen, predicted, seconds) in tqdm(
-            zip(jobs, fits, strict=True), total=len(jobs), disable=not progress or not jobs,
-            desc="decoder fits"):
+    test_class = schemes["class"][0][0][1]
+    given = [(("class", name, 0), (model, getattr(model, "best_name_", None),
+                                   np.asarray(model.predict(x[test_class]),
+                                              dtype=np.float64).reshape(-1), np.nan))
+             for name, model in fitted.items()]
+    for (scheme, name, k), (model, chosen, predicted, seconds) in tqdm(
+            chain(given, zip(jobs, fits, strict=True)), total=len(jobs) + len(given),
+            disable=not progress or not jobs, desc="decoder fits"):
         part, test = result[scheme], schemes[scheme][0][k][1]
         for key, value in (("predicted", predicted), ("fit_seconds", seconds),
                            ("errors", decoding_errors(predicted, y[test], period)),
                            ("chosen", chosen)):
             part[key].setdefault(name, []).append(value)
-        if fitted is not None:  # kept to be inspected (e.g. the selection's scores)
-            part["fitted"][name] = fitted
+        if model is not None:  # kept to be inspected (e.g. the selection's scores)
+            part["fitted"][name] = model
     return result
 
 

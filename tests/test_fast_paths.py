@@ -7,6 +7,7 @@ NumPy's primal ridge solution, scikit-learn's PCA, separate calls that share not
 import numpy as np
 import pytest
 import threadpoolctl
+import torch
 from sklearn.decomposition import PCA
 
 import ccn_helpers as ch
@@ -140,3 +141,27 @@ def test_decoder_comparison_in_worker_processes_equals_one_process():
                 np.testing.assert_allclose(a, b, atol=1e-9)
     assert two["class"]["fitted"].keys() == set(decoders)
     assert two["class"]["fitted"]["best"].best_name_ == one["class"]["fitted"]["best"].best_name_
+
+
+def test_a_decoder_fitted_already_is_used_on_the_class_split_without_refitting():
+    resp, theta = tuned_rows(50, 30, seed=8)
+    train, test = ch.class_split_indices(theta.size)
+    torch.manual_seed(1)
+    net = ch.DeepNetReLU(30, 10)
+    history = ch.train_decoder(net, torch.nn.MSELoss(), torch.tensor(resp[train]).float(),
+                               torch.tensor(theta[train]).float()[:, None], quiet=True)
+    given = ch.ClassMLPDecoder.from_trained(net, history, device="cpu")
+    decoders = {"class recipe": ch.ClassMLPDecoder(device="cpu"), "circle": ch.CircularRidge()}
+    kwargs = {"n_random": 1, "n_blocked": 1, "progress": False}
+    reused = ch.compare_decoders(decoders, resp, theta, fitted={"class recipe": given}, **kwargs)
+    refitted = ch.compare_decoders(decoders, resp, theta, **kwargs)
+    assert reused["class"]["fitted"]["class recipe"] is given
+    assert np.isnan(reused["class"]["fit_seconds"]["class recipe"][0])
+    expected = ch.predict(net, torch.tensor(resp[test]).float())[:, 0]
+    np.testing.assert_array_equal(reused["class"]["predicted"]["class recipe"][0], expected)
+    # the class recipe fitted by compare_decoders is the same network
+    np.testing.assert_allclose(refitted["class"]["predicted"]["class recipe"][0], expected,
+                               atol=1e-4)
+    for scheme in ("random", "blocked"):  # other splits are fitted as before
+        np.testing.assert_array_equal(reused[scheme]["predicted"]["class recipe"][0],
+                                      refitted[scheme]["predicted"]["class recipe"][0])
