@@ -4251,7 +4251,7 @@ def _levenberg_marquardt(x, resp, params, n_peaks, n_iter, log_kappa_range):
 
 
 def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None, n_iter=3,
-                  chunk=1024):
+                  chunk=1024, n_jobs=1):
     """Fit von Mises tuning curves with K peaks per period to every unit, vectorised.
 
     The model is ``r(theta) = b + sum_k a_k exp(kappa (cos(x - mu - 2 pi k/K) - 1))``
@@ -4278,7 +4278,8 @@ def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None,
         kappas (array-like): grid of kappa values (default: 12 from 0.5 to 200,
             log-spaced, i.e. half-widths from about 100% to 5% of a half period).
         n_iter (int): Levenberg-Marquardt steps (0: grid only).
-        chunk (int): units per block of the Levenberg-Marquardt stage (bounds memory).
+        chunk (int): units per block (bounds memory; the result does not depend on it).
+        n_jobs (int): blocks fitted at once, in threads (the same result for any value).
 
     Returns:
         VonMisesFit: the fitted parameters and R^2 of every unit.
@@ -4290,20 +4291,27 @@ def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None,
     if resp.ndim != 2 or resp.shape[0] != x.size:
         raise ValueError(f"resp must be (n_stimuli={x.size}, n_units), got {resp.shape}")
     kappas = np.geomspace(0.5, 200.0, 12) if kappas is None else np.asarray(kappas, float)
-    params = _grid_fit(x, resp, n_peaks, n_phi, kappas)
     log_kappa_range = (np.log(kappas.min()) - np.log(10), np.log(kappas.max()) + np.log(10))
-    # in blocks of units, so that the S x block work arrays stay in cache
-    for start in range(0, resp.shape[1] if n_iter else 0, chunk):
-        block = slice(start, start + chunk)
-        params[block] = _levenberg_marquardt(x, np.ascontiguousarray(resp[:, block]),
-                                             params[block], n_peaks, n_iter, log_kappa_range)
-    # relabel the peaks so that the largest comes first and mu is its phase
-    main = np.argmax(params[:, 1:1 + n_peaks], axis=1)
-    relabel = (main[:, None] + np.arange(n_peaks)) % n_peaks
-    amplitudes = np.take_along_axis(params[:, 1:1 + n_peaks], relabel, axis=1)
-    mu = params[:, -2] + 2 * np.pi * main / n_peaks
-    baseline, kappa = params[:, 0], np.exp(params[:, -1])
-    r2 = _r_squared(resp, _von_mises_curves(x, baseline, amplitudes, mu, kappa))
+
+    def fit_block(start):  # every stage, block by block, so that the work arrays stay in cache
+        block = np.ascontiguousarray(resp[:, start:start + chunk])
+        params = _grid_fit(x, block, n_peaks, n_phi, kappas)
+        if n_iter:
+            params = _levenberg_marquardt(x, block, params, n_peaks, n_iter, log_kappa_range)
+        # relabel the peaks so that the largest comes first and mu is its phase
+        main = np.argmax(params[:, 1:1 + n_peaks], axis=1)
+        relabel = (main[:, None] + np.arange(n_peaks)) % n_peaks
+        amplitudes = np.take_along_axis(params[:, 1:1 + n_peaks], relabel, axis=1)
+        mu = params[:, -2] + 2 * np.pi * main / n_peaks
+        baseline, kappa = params[:, 0], np.exp(params[:, -1])
+        r2 = _r_squared(block, _von_mises_curves(x, baseline, amplitudes, mu, kappa))
+        return mu, kappa, baseline, amplitudes, r2
+
+    # Blocks are independent: n_jobs threads (NumPy releases the GIL), one BLAS thread each.
+    with _single_threaded(), ThreadPoolExecutor(max(1, int(n_jobs))) as pool:
+        blocks = list(pool.map(fit_block, range(0, resp.shape[1], chunk)))
+    mu, kappa, baseline, amplitudes, r2 = (np.concatenate(part) for part in zip(*blocks,
+                                                                               strict=True))
     return VonMisesFit(np.mod(np.rad2deg(mu) * period / 360.0, period), kappa, baseline,
                        amplitudes, r2, float(period), n_peaks)
 

@@ -165,3 +165,18 @@ def test_a_decoder_fitted_already_is_used_on_the_class_split_without_refitting()
     for scheme in ("random", "blocked"):  # other splits are fitted as before
         np.testing.assert_array_equal(reused[scheme]["predicted"]["class recipe"][0],
                                       refitted[scheme]["predicted"]["class recipe"][0])
+
+
+def test_von_mises_fits_do_not_depend_on_blocks_or_threads():
+    rng = np.random.default_rng(9)
+    stim = np.arange(0.0, 360.0, 5.0)
+    pref = rng.uniform(0, 360, 40)
+    resp = (np.exp(4 * (np.cos(np.deg2rad(stim[:, None] - pref)) - 1))
+            + 0.2 * rng.standard_normal((stim.size, 40)))
+    whole = ch.fit_von_mises(resp, stim, n_iter=2, chunk=1024)
+    blocks = ch.fit_von_mises(resp, stim, n_iter=2, chunk=7, n_jobs=2)
+    for field in ("preferred", "kappa", "baseline", "amplitudes", "r2"):
+        np.testing.assert_allclose(getattr(blocks, field), getattr(whole, field), rtol=1e-12,
+                                   atol=1e-12, err_msg=field)
+    np.testing.assert_allclose(ch.von_mises_cv_r2(resp, stim, n_jobs=2),
+                               ch.von_mises_cv_r2(resp, stim), rtol=1e-12, atol=1e-12)
