@@ -10,7 +10,9 @@ Sections follow the data's path through the assignment:
 
 1. reproducibility and device
 2. data: ``fetch_data`` (verified download, or the offline surrogate
-   ``simulate_stringer``), ``load_data``, the class train/test split, ``get_data``
+   ``simulate_stringer``), ``use_data_file`` (a recording-format file the user
+   names, the notebook's ``DATA_FILE``), ``load_data``, the class train/test split,
+   ``get_data``
 3. stimuli: ``grating``, ``gratings``, ``filters``
 4. models: ``DeepNetReLU``, ``CNN``
 5. training: ``train`` (the template's CNN trainer), ``train_decoder`` (the class's);
@@ -20,7 +22,11 @@ Sections follow the data's path through the assignment:
    7b. RSA inference (bootstrap, permutation test, noise ceiling, CNN controls)
 8. tuning curves, decoding errors and embeddings;
    8b. von Mises tuning-curve fits; 8c. Part 2, decoding precision against population size
-9. plotting
+9. plotting; 9b. result tables (``ResultTable``, ``summary_table``)
+
+The helpers that produce a result table return a ``ResultTable``: an HTML table in
+Jupyter, Colab and the HTML report, aligned text in plain output, and its values (a
+pandas DataFrame, ``.frame``). Each table helper sits in the section of its data.
 
 Conventions: orientations are in degrees; response matrices are
 ``n_stimuli x n_units`` (one row per stimulus).
@@ -38,10 +44,13 @@ import tempfile
 import time
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from itertools import chain
 
 import numpy as np
+import pandas as pd
 import pooch
 import requests
 import torch
@@ -63,6 +72,11 @@ __all__ = [
     "SurrogateDataWarning",
     "DataFile",
     "data_provenance",
+    "use_data_file",
+    "RECORDING_TRIALS",
+    "RECORDING_BINS",
+    "describe_stimuli",
+    "trials_per_bin",
     "simulate_stringer",
     "SURROGATE_VERSION",
     # 3. stimuli
@@ -99,6 +113,10 @@ __all__ = [
     "block_width_sweep",
     "format_block_width_sweeps",
     "standard_decoders",
+    "decoder_comparison_table",
+    "selection_table",
+    "recipe_table",
+    "block_width_table",
     "plot_decoder_errors",
     # 6. representations
     "get_hidden_activity",
@@ -117,10 +135,17 @@ __all__ = [
     "split_half_noise_ceiling",
     "initial_cnn",
     "network_rdms",
+    "interval_sign",
+    "difference_verdict",
+    "rsa_table",
+    "rsa_difference_table",
+    "random_network_similarity",
+    "random_network_table",
     "plot_rdm_comparison",
     # 8. tuning curves, decoding errors and embeddings
     "orientation_difference",
     "decoding_errors",
+    "decoding_error_table",
     "binned_tuning",
     "split_half_reliability",
     "reliability_threshold",
@@ -129,23 +154,45 @@ __all__ = [
     "fit_von_mises",
     "von_mises_cv_r2",
     "von_mises_cv_threshold",
+    "units_at_quantiles",
+    "v1_tuning_table",
+    "model_tuning_table",
+    "tuning_width_table",
     "plot_tuning_fits",
     "explained_variance",
+    "explained_variance_table",
     "embed",
     "predict",
     # 8c. Part 2: decoding precision against population size
     "cv_folds",
     "cross_validated_angles",
     "decoding_error_curve",
+    "decoding_error_curves",
     "fit_information_saturation",
     "bootstrap_information_saturation",
     "saturation_error",
     "discrimination_threshold",
+    "error_curve_table",
+    "saturation_fits",
+    "saturation_table",
+    "saturation_verdict",
+    "single_trial_thresholds",
+    "threshold_table",
+    "ranked_table",
+    "smallest_size_within",
+    "cardinal_orientations",
+    "oblique_cardinal_ratio",
+    "oblique_verdict",
     # 9. plotting
     "plot_tuning_curves",
     "plot_rdms",
     "plot_embeddings",
     "plot_filters",
+    "plot_tuning_distributions",
+    "plot_saturation",
+    "plot_error_by_orientation",
+    "ResultTable",
+    "summary_table",
     # the template's imports, so that its cells run after ``from ccn_helpers import *``
     "np",
     "torch",
@@ -213,12 +260,25 @@ def _single_threaded(user_api="blas"):
     torch's threads or other processes (50-fold slowdowns were seen on 2 shared
     cores).
 
+    The BLAS libraries are found once (finding them reads the process's memory map,
+    which costs more than a small eigendecomposition); OpenMP, whose libraries load
+    with the code that uses them (scikit-learn's t-SNE), is looked up on every call.
+
     Args:
         user_api (str or None): ``"blas"``, ``"openmp"`` or ``None`` for both.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api=user_api)
+    pools = _blas_pools() if user_api == "blas" else ThreadpoolController()
+    return pools.limit(limits=1, user_api=user_api)
+
+
+@cache
+def _blas_pools():
+    """The thread pools of the BLAS libraries loaded with NumPy and SciPy (found once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
 
 
 def _module_device(net: nn.Module) -> torch.device:
@@ -482,13 +542,15 @@ class DataFile(str):
 
     Args:
         path (str or PathLike): the file's path.
-        source (str): ``"real"``, ``"surrogate"`` or ``"unknown"``.
+        source (str): ``"real"``, ``"surrogate"``, ``"user"`` (a file the user
+            named, e.g. the notebook's ``DATA_FILE``; see ``use_data_file``) or
+            ``"unknown"``.
         description (str): one line saying what the file holds.
         reason (str): why the surrogate stands in for the recording
             (empty when it does not, or was asked for).
 
     Attributes:
-        source (str): ``"real"``, ``"surrogate"`` or ``"unknown"``.
+        source (str): ``"real"``, ``"surrogate"``, ``"user"`` or ``"unknown"``.
         description (str): one line saying what the file holds.
         reason (str): why the surrogate stands in for the recording, or ``""``.
     """
@@ -509,7 +571,8 @@ class DataFile(str):
     @property
     def title_suffix(self):
         """str: text to append to figure titles (``""`` for the real recording)."""
-        return {"real": "", "surrogate": " (surrogate)"}.get(self.source, " (unverified data)")
+        return {"real": "", "surrogate": " (surrogate)", "user": " (user file)"}.get(
+            self.source, " (unverified data)")
 
     def banner(self):
         """Text that says which data the analysis runs on.
@@ -519,6 +582,13 @@ class DataFile(str):
             block for the surrogate (what it is, why it is used, what it means
             for the results).
         """
+        if self.source == "user":
+            return "\n".join([
+                f"Data: {self.description}",
+                f"File: {_display_path(self)}",
+                "Every number and figure below describes this file; figure titles carry "
+                "'(user file)'.",
+            ])
         if not self.is_surrogate:
             return f"Data: {self.description}\n      file: {_display_path(self)}"
         rule = "#" * 78
@@ -973,6 +1043,141 @@ def data_provenance(path, expected_md5=None):
         f"unverified data file {os.path.basename(path)}: not the real recording "
         f"(md5 {got}, expected {expected_md5}) and not a ccn_helpers surrogate",
     )
+
+
+# 2a'. A recording-format file the user names: use_data_file
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+# The recording's size (Stringer et al. 2021): its trials were averaged into 1-degree bins, so a
+# row of ``resp`` holds RECORDING_TRIALS / RECORDING_BINS trials on average.
+RECORDING_TRIALS = 4598
+RECORDING_BINS = 360
+
+_USER_FILE_HINT = (
+    "DATA_FILE must name an .npz in the recording's format: 'resp' (n_stimuli x n_neurons) and "
+    "'stimuli' (n_stimuli,) in degrees, increasing, within [0, 360); a relative path is read "
+    "from the notebook's folder. Fix the file or the path, or set DATA_FILE = None to use "
+    "fetch_data() (the recording, or the offline surrogate)"
+)
+_USER_FILE_MIN_NEURONS = 10  # Part 2's smallest population
+_USER_FILE_MIN_STIMULI = 36  # in 0..180 deg: the class split, then 5 folds inside its 60%
+
+
+def _check_user_recording(path, resp, stimuli):
+    """ValueError naming the problem and the fix unless the arrays suit the notebook."""
+    problem = None
+    kept = np.count_nonzero(stimuli <= 180)
+    if stimuli.size and (stimuli.min() < 0 or stimuli.max() >= 360):
+        problem = (f"its stimuli run from {stimuli.min():g} to {stimuli.max():g} deg, outside "
+                   "[0, 360) (the recording's convention: 0..359 deg, 0..180 is the "
+                   "assignment's view)")
+    elif np.any(np.diff(stimuli) <= 0):
+        problem = ("its stimuli do not increase from row to row (sort the rows of 'resp' and "
+                   "'stimuli' together, and average rows of the same stimulus)")
+    elif resp.shape[1] < _USER_FILE_MIN_NEURONS:
+        problem = (f"it has {resp.shape[1]} neuron(s); the analyses need at least "
+                   f"{_USER_FILE_MIN_NEURONS}")
+    elif kept < _USER_FILE_MIN_STIMULI:
+        problem = (f"it has {kept} stimuli within 0..180 deg; the decoders need at least "
+                   f"{_USER_FILE_MIN_STIMULI}")
+    if problem:
+        raise ValueError(f"DATA_FILE {path!r} cannot be analysed: {problem}. {_USER_FILE_HINT}.")
+
+
+def use_data_file(path, expected_md5=None):
+    """Check a recording-format file the user names (``DATA_FILE``) and say what it is.
+
+    Nothing is downloaded. The file is read and checked as ``load_data`` reads it,
+    plus what the notebook needs (stimuli increasing within [0, 360), at least
+    10 neurons and 36 stimuli within 0..180 deg). Its provenance comes from
+    ``data_provenance``: the real recording when its md5 is the published one, a
+    surrogate when it carries the surrogate marker, else a ``"user"`` file,
+    whose banner, figure titles (``title_suffix``) and summary say "user file".
+    The banner is printed.
+
+    Args:
+        path (str or PathLike): the file; a relative path is read from the working
+            directory (the notebook's folder); ``~`` is expanded.
+        expected_md5 (str or None): md5 of the real recording; default the published one.
+
+    Returns:
+        DataFile: ``path`` with its provenance (``source`` ``"real"``, ``"surrogate"``
+        or ``"user"``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``; the message says where it looked.
+        ValueError: the file is not a readable recording-format ``.npz``, or does not
+            suit the analyses; the message names the problem and the fix.
+    """
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"DATA_FILE {path!r}: no such file (looked for {os.path.abspath(path)!r}). "
+            f"{_USER_FILE_HINT}."
+        )
+    try:
+        resp, stimuli = _read_recording(path)
+    except ValueError as err:
+        raise ValueError(f"DATA_FILE {path!r} cannot be read: {err}. {_USER_FILE_HINT}.") \
+            from err
+    _check_user_recording(path, resp, stimuli)
+    found = data_provenance(path, expected_md5)
+    if found.source == "surrogate":
+        data = DataFile(path, "surrogate", found.description,
+                        "DATA_FILE names a surrogate file written by fetch_data")
+    elif found.source == "real":
+        data = found
+    else:
+        data = DataFile(path, "user", (
+            f"user file {os.path.basename(path)} (DATA_FILE): {resp.shape[1]} neurons x "
+            f"{resp.shape[0]} stimuli, {resp.dtype}; not verified as the recording of "
+            f"Stringer et al. (its md5 differs)"))
+    print(data.banner())
+    return data
+
+
+def describe_stimuli(stimuli):
+    """One line on a file's stimuli: how many, their range and their spacing.
+
+    Args:
+        stimuli (array-like): (n,) stimulus values, degrees.
+
+    Returns:
+        str: e.g. ``"360 stimuli from 0 to 359 deg in steps of 1 deg"``, or, when the
+        spacing varies (bin means, say), its smallest, median and largest step.
+    """
+    values = np.sort(np.asarray(_as_numpy(stimuli), dtype=np.float64).reshape(-1))
+    text = f"{values.size} stimuli from {values[0]:.4g} to {values[-1]:.4g} deg"
+    if values.size < 2:
+        return text
+    steps = np.diff(values)
+    low, middle, high = np.min(steps), np.median(steps), np.max(steps)
+    if high - low <= 1e-6 * max(abs(middle), 1e-12):
+        return f"{text} in steps of {middle:.4g} deg"
+    return f"{text}, steps from {low:.3g} to {high:.3g} deg (median {middle:.3g})"
+
+
+def trials_per_bin(data):
+    """Mean number of trials averaged into one row of a recording-format file.
+
+    The recording (and the surrogate, which simulates its design) averages
+    ``RECORDING_TRIALS`` trials into ``RECORDING_BINS`` bins. Another file does not
+    say how many trials a row holds, so the recording's value is assumed, and the
+    note says so.
+
+    Args:
+        data (DataFile): the file analysed (``fetch_data`` or ``use_data_file``).
+
+    Returns:
+        tuple: ``n_b`` (float, trials per row) and a note (str) saying where it comes from.
+    """
+    n_b = RECORDING_TRIALS / RECORDING_BINS
+    source = f"the recording's {RECORDING_TRIALS:,} trials / {RECORDING_BINS} bins"
+    if getattr(data, "source", "unknown") in ("real", "surrogate"):
+        return n_b, source
+    return n_b, (f"ASSUMED: {source}; this file is not the recording and does not say how "
+                 "many trials each row averages, so every single-trial number scales with "
+                 "sqrt(n_b)")
 
 
 # 2b. Offline surrogate: simulate_stringer
@@ -1779,7 +1984,10 @@ class _DualRidge:
     ``H Tc`` with ``H = U diag(s / (s + alpha)) U^T``. Leaving stimulus i out
     changes its prediction to ``t_i - (t_i - fitted_i) / (1 - h_ii - 1/n)``
     exactly (the 1/n is the intercept's leverage), so every penalty's
-    leave-one-out predictions come from one O(n^2 p) Gram matrix.
+    leave-one-out predictions come from one O(n^2 p) Gram matrix. With few
+    columns (p <= n / 2) the nonzero eigenpairs come from the thin SVD
+    ``Xc = U diag(sqrt(s)) V^T`` instead, at O(n p^2): the eigenvectors of ``Xc Xc^T``
+    it leaves out have eigenvalue 0 and drop out of every formula above.
 
     Args:
         x (ndarray): n x p responses, float64.
@@ -1793,35 +2001,52 @@ class _DualRidge:
         self.t_mean = targets.mean(axis=0)
         self.tc = targets - self.t_mean
         with _single_threaded():
-            eigval, self.eigvec = np.linalg.eigh(self.xc @ self.xc.T)
+            # thin SVD for few columns; for nearly square data eigh of the Gram is faster
+            if 2 * self.xc.shape[1] <= self.xc.shape[0]:
+                self.eigvec, singular, _ = np.linalg.svd(self.xc, full_matrices=False)
+                eigval = singular**2
+            else:
+                eigval, self.eigvec = np.linalg.eigh(self.xc @ self.xc.T)
         self.eigval = np.clip(eigval, 0, None)
+        self.eigvec_squared = self.eigvec**2
         self.projected = self.eigvec.T @ self.tc
 
-    def loo_predictions(self, alpha):
-        """Leave-one-out predictions (n x k, targets' units) with penalty ``alpha``."""
-        shrink = self.eigval / (self.eigval + alpha)
-        fitted = self.eigvec @ (shrink[:, None] * self.projected)
-        leverage = (self.eigvec**2) @ shrink + 1 / len(self.tc)
-        return self.tc - (self.tc - fitted) / (1 - leverage)[:, None] + self.t_mean
+    def loo_predictions(self, alphas):
+        """Leave-one-out predictions with each penalty, (n_alphas, n, k) in targets' units.
 
-    def select_alpha(self, alphas, loo_error):
+        Args:
+            alphas (float or array-like): the penalties (a float gives n x k).
+        """
+        alphas = np.asarray(alphas, dtype=np.float64)
+        shrink = self.eigval / (self.eigval + alphas.reshape(-1, 1))  # n_alphas x r
+        n, r, k = self.tc.shape[0], self.eigval.size, self.tc.shape[1]
+        # one product for every penalty: (n x r) @ (r x n_alphas k)
+        weighted = (shrink[:, :, None] * self.projected).transpose(1, 0, 2).reshape(r, -1)
+        fitted = (self.eigvec @ weighted).reshape(n, -1, k).transpose(1, 0, 2)
+        leverage = shrink @ self.eigvec_squared.T + 1 / n  # n_alphas x n
+        loo = self.tc - (self.tc - fitted) / (1 - leverage)[:, :, None] + self.t_mean
+        return loo if alphas.ndim else loo[0]
+
+    def select_alpha(self, alphas, loo_errors):
         """Leave-one-out error of each penalty and the penalty with the lowest one.
 
         Args:
             alphas (array-like): candidate penalties.
-            loo_error (callable): maps n x k leave-one-out predictions to an error.
+            loo_errors (callable): maps (n_alphas, n, k) leave-one-out predictions to
+                (n_alphas,) errors.
 
         Returns:
             tuple: errors (one per penalty, ndarray) and the chosen penalty (float).
         """
         alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-        errors = np.array([loo_error(self.loo_predictions(alpha)) for alpha in alphas])
+        errors = np.asarray(loo_errors(self.loo_predictions(alphas)), dtype=np.float64)
         return errors, float(alphas[np.argmin(errors)])
 
     def coef(self, alpha):
         """Primal weights, p x k, for penalty ``alpha``."""
         dual = self.eigvec @ (self.projected / (self.eigval + alpha)[:, None])
-        return self.xc.T @ dual
+        with _single_threaded():  # a thin product: threads only add overhead
+            return self.xc.T @ dual
 
 
 class AngleRidge(BaseEstimator):
@@ -1860,14 +2085,15 @@ class AngleRidge(BaseEstimator):
         x, y = _check_angle_data(X, y)
         fit = _DualRidge(x, y)
         self.cv_errors_, self.alpha_ = fit.select_alpha(
-            self.alphas, lambda loo: np.mean((loo[:, 0] - y) ** 2))
+            self.alphas, lambda loo: np.mean((loo[..., 0] - y) ** 2, axis=-1))
         self.coef_ = fit.coef(self.alpha_)[:, 0]
         self.intercept_ = float(fit.t_mean[0] - fit.x_mean @ self.coef_)
         return self
 
     def predict(self, X):
         """Decoded angles, (n,) degrees (not wrapped: a line has no period)."""
-        return np.asarray(_as_numpy(X), dtype=np.float64) @ self.coef_ + self.intercept_
+        with _single_threaded():  # a thin product: threads only add overhead
+            return np.asarray(_as_numpy(X), dtype=np.float64) @ self.coef_ + self.intercept_
 
 
 class CircularRidge(BaseEstimator):
@@ -1917,12 +2143,13 @@ class CircularRidge(BaseEstimator):
         x, y = _check_angle_data(X, y)
         targets = angles_to_circle(y, self.period)
 
-        def loo_error(loo):
-            decoded = circle_to_angles(loo, self.period, self.angle_min)
-            return np.mean(orientation_difference(decoded, y, self.period) ** 2)
+        def loo_errors(loo):  # (n_alphas, n, 2) -> mean squared circular error per penalty
+            decoded = circle_to_angles(loo.reshape(-1, 2), self.period, self.angle_min)
+            wrapped = orientation_difference(decoded.reshape(loo.shape[:-1]), y, self.period)
+            return np.mean(wrapped**2, axis=-1)
 
         fit = _DualRidge(x, targets)
-        self.cv_errors_, self.alpha_ = fit.select_alpha(self.alphas, loo_error)
+        self.cv_errors_, self.alpha_ = fit.select_alpha(self.alphas, loo_errors)
         self.loo_angles_ = circle_to_angles(fit.loo_predictions(self.alpha_), self.period,
                                             self.angle_min)
         self.x_mean_, self.t_mean_ = fit.x_mean, fit.t_mean
@@ -1932,7 +2159,8 @@ class CircularRidge(BaseEstimator):
     def decision_function(self, X):
         """Predicted points on (near) the unit circle, n x 2."""
         x = np.asarray(_as_numpy(X), dtype=np.float64)
-        return (x - self.x_mean_) @ self.coef_ + self.t_mean_
+        with _single_threaded():  # a thin product: threads only add overhead
+            return (x - self.x_mean_) @ self.coef_ + self.t_mean_
 
     def predict(self, X):
         """Decode angles.
@@ -2034,6 +2262,22 @@ class ClassMLPDecoder(BaseEstimator):
         self.learning_rate = learning_rate
         self.seed = seed
         self.device = device
+
+    @classmethod
+    def from_trained(cls, net, loss_history, **params):
+        """The estimator of a class-recipe network trained already (the 1b decoder, say).
+
+        Args:
+            net (DeepNetReLU): trained by the class recipe (what ``fit`` would do).
+            loss_history (list of float): its training MSE at each iteration, deg^2.
+            **params: the estimator's parameters (``n_hidden``, ``seed``, ``device``, ...).
+
+        Returns:
+            ClassMLPDecoder: fitted, without training again.
+        """
+        estimator = cls(**params)
+        estimator.net_, estimator.loss_history_ = net, list(loss_history)
+        return estimator
 
     def fit(self, X, y):
         """Train on n x p responses ``X`` and n angles ``y`` (degrees)."""
@@ -2151,14 +2395,17 @@ class TorchMLPDecoder(BaseEstimator):
         root = np.sqrt(eigval[keep])
         z = eigvec[:, keep] * root  # = xc @ basis
         scale = np.sqrt(np.mean(z**2))
-        self.basis_ = xc.T @ (eigvec[:, keep] / root) / scale  # p x r, orthogonal columns
+        with _single_threaded():  # thin products: threads only add overhead
+            self.basis_ = xc.T @ (eigvec[:, keep] / root) / scale  # p x r, orthogonal columns
         return torch.as_tensor(z / scale, dtype=torch.float32)
 
     def _inputs(self, X):
         if self.input_space == "neurons":
             return _float32_tensor(X)
         x = np.asarray(_as_numpy(X), dtype=np.float64)
-        return torch.as_tensor((x - self.x_mean_) @ self.basis_, dtype=torch.float32)
+        with _single_threaded():
+            z = (x - self.x_mean_) @ self.basis_
+        return torch.as_tensor(z, dtype=torch.float32)
 
     def _optimizer(self, net):
         params = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
@@ -2610,7 +2857,7 @@ def blocked_split_indices(stimuli, block_width=10.0, n_splits=20, test_frac=0.4,
 
 
 def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0, repeat=None,
-                     period=180.0, seed=0, progress=True):
+                     period=180.0, seed=0, progress=True, n_jobs=1, fitted=None):
     """Fit and test decoders on the class split, on random splits and on blocked splits.
 
     Every decoder sees the same splits, and each fit (a fresh clone) gets only the
@@ -2629,6 +2876,12 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         period (float): period of orientation, degrees.
         seed (int): seed of the random and blocked splits.
         progress (bool): show progress bars.
+        n_jobs (int): fits run at once, in as many worker processes (joblib); every fit
+            seeds its own randomness, so the result does not depend on n_jobs (only the
+            fit times do). 1: in this process.
+        fitted (dict or None): name -> that decoder already fitted on the class split's
+            training stimuli (e.g. the 1b network, ``ClassMLPDecoder.from_trained``),
+            used there instead of fitting it again (its fit time is then NaN).
 
     Returns:
         dict: ``names``, ``block_width`` and, for each scheme ``"class"``, ``"random"``
@@ -2638,7 +2891,7 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         ``chosen`` (the candidate a selecting decoder picked, else None); for the class
         split also ``fitted``, each decoder as fitted on its training set.
     """
-    from sklearn.base import clone
+    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     x, y = _check_angle_data(X, y)
@@ -2651,23 +2904,52 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
                     repeated),
     }
     result = {"names": names, "block_width": block_width}
+    fitted = dict(fitted or {})
+    jobs = []
     for scheme, (splits, tested) in schemes.items():
-        part = result[scheme] = {"splits": splits, "predicted": {}, "errors": {},
-                                 "fit_seconds": {}, "chosen": {}, "fitted": {}}
-        jobs = [(name, k) for name in tested for k in range(len(splits))]
-        for name, k in tqdm(jobs, disable=not progress or not jobs, desc=f"{scheme} split(s)"):
-            train, test = splits[k]
-            start = time.perf_counter()
-            fitted = clone(decoders[name]).fit(x[train], y[train])
-            seconds = time.perf_counter() - start
-            predicted = np.asarray(fitted.predict(x[test]), dtype=np.float64).reshape(-1)
-            for key, value in (("predicted", predicted), ("fit_seconds", seconds),
-                               ("errors", decoding_errors(predicted, y[test], period)),
-                               ("chosen", getattr(fitted, "best_name_", None))):
-                part[key].setdefault(name, []).append(value)
-            if scheme == "class":  # kept to be inspected (e.g. the selection's scores)
-                part["fitted"][name] = fitted
+        result[scheme] = {"splits": splits, "predicted": {}, "errors": {}, "fit_seconds": {},
+                          "chosen": {}, "fitted": {}}
+        jobs += [(scheme, name, k) for name in tested for k in range(len(splits))
+                 if not (scheme == "class" and name in fitted)]
+    arguments = [(decoders[name], x, y, *schemes[scheme][0][k], scheme == "class")
+                 for scheme, name, k in jobs]
+    if n_jobs == 1:
+        fits = (_fit_and_decode_split(*a) for a in arguments)
+    else:  # in order, as they finish; the class split (with the largest fits) first
+        fits = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_fit_and_decode_split)(*a) for a in arguments)
+    test_class = schemes["class"][0][0][1]
+    given = [(("class", name, 0), (model, getattr(model, "best_name_", None),
+                                   np.asarray(model.predict(x[test_class]),
+                                              dtype=np.float64).reshape(-1), np.nan))
+             for name, model in fitted.items()]
+    for (scheme, name, k), (model, chosen, predicted, seconds) in tqdm(
+            chain(given, zip(jobs, fits, strict=True)), total=len(jobs) + len(given),
+            disable=not progress or not jobs, desc="decoder fits"):
+        part, test = result[scheme], schemes[scheme][0][k][1]
+        for key, value in (("predicted", predicted), ("fit_seconds", seconds),
+                           ("errors", decoding_errors(predicted, y[test], period)),
+                           ("chosen", chosen)):
+            part[key].setdefault(name, []).append(value)
+        if model is not None:  # kept to be inspected (e.g. the selection's scores)
+            part["fitted"][name] = model
     return result
+
+
+def _fit_and_decode_split(decoder, x, y, train, test, keep):
+    """One job of ``compare_decoders``: fit a clone on the training rows, decode the test rows.
+
+    Returns:
+        tuple: the fitted decoder (if ``keep``, else None), the candidate it chose (or
+        None), the decoded test angles (degrees) and the fit time (s).
+    """
+    from sklearn.base import clone
+
+    start = time.perf_counter()
+    fitted = clone(decoder).fit(x[train], y[train])
+    seconds = time.perf_counter() - start
+    predicted = np.asarray(fitted.predict(x[test]), dtype=np.float64).reshape(-1)
+    return fitted if keep else None, getattr(fitted, "best_name_", None), predicted, seconds
 
 
 def _split_summary(part, name, metric):
@@ -2698,13 +2980,9 @@ def format_decoder_comparison(result, best=None, references=(), show_times=True)
     Returns:
         str: the table.
     """
-    from collections import Counter
-
     names, cls = result["names"], result["class"]
     width = max(len(name) for name in names) + 2
-    labels = {"random": f"{len(result['random']['splits'])} random splits",
-              "blocked": f"{len(result['blocked']['splits'])} blocked splits "
-                         f"({result['block_width']:g} deg)"}
+    labels = _split_labels(result)
     time_head = f"{'fit s':>7}" if show_times else ""
     head = f"{'decoder':<{width}}{'class split: MSE':>17}{'circ RMSE':>10}{'median':>8}{time_head}"
     for label in labels.values():
@@ -2727,10 +3005,25 @@ def format_decoder_comparison(result, best=None, references=(), show_times=True)
     lines.append("MSE: mean squared error on the raw labels (deg^2, the assignment's loss); "
                  "circ RMSE, median: circular RMS and median absolute error (deg); "
                  "± is the standard error over splits.")
+    return "\n".join(lines + _best_decoder_lines(result, best, references))
+
+
+def _split_labels(result):
+    """Column labels of the random and blocked splits of a ``compare_decoders`` result."""
+    return {"random": f"{len(result['random']['splits'])} random splits",
+            "blocked": f"{len(result['blocked']['splits'])} blocked splits "
+                       f"({result['block_width']:g} deg)"}
+
+
+def _best_decoder_lines(result, best, references):
+    """What ``best`` chose on each split, and its MSE relative to each reference's."""
+    from collections import Counter
+
     if best is None:
-        return "\n".join(lines)
-    lines.append(f"'{best}' chose '{cls['chosen'][best][0]}' on the class split")
-    for scheme, label in labels.items():
+        return []
+    cls = result["class"]
+    lines = [f"'{best}' chose '{cls['chosen'][best][0]}' on the class split"]
+    for scheme, label in _split_labels(result).items():
         counts = Counter(result[scheme]["chosen"].get(best, [])).most_common()
         if counts:
             lines.append(f"  and on the {label}: "
@@ -2743,7 +3036,91 @@ def format_decoder_comparison(result, best=None, references=(), show_times=True)
         if best_random and ref_random:
             text += f", mean over random splits {100 * best_random[0] / ref_random[0]:.2f}%"
         lines.append(text)
-    return "\n".join(lines)
+    return lines
+
+
+def decoder_comparison_table(result, best=None, references=(), show_times=False, title=""):
+    """The comparison of ``compare_decoders`` as a table: ``format_decoder_comparison``'s values.
+
+    Args:
+        result (dict): output of ``compare_decoders``.
+        best (str or None): decoder whose choices and relative MSE the notes state.
+        references (iterable of str): decoders to compare ``best`` with.
+        show_times (bool): include the class split's fit time (s), which differs
+            between runs.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per decoder: the class split's MSE (deg^2), circular RMSE
+        and median absolute error (deg), and over the random and blocked splits the
+        mean MSE, its standard error and the mean circular RMSE (missing for decoders
+        tested on the class split only); the notes say how many splits of each kind.
+    """
+    cls = result["class"]
+    rows = []
+    for name in result["names"]:
+        e = cls["errors"][name][0]
+        row = {"class: MSE": e["mse"], "class: circ RMSE": e["circ_rmse"],
+               "class: median |err|": e["circ_median_abs"]}
+        if show_times:
+            row["fit (s)"] = cls["fit_seconds"][name][0]
+        for scheme in ("random", "blocked"):
+            mse = _split_summary(result[scheme], name, "mse") or (np.nan, np.nan)
+            circ = _split_summary(result[scheme], name, "circ_rmse") or (np.nan, np.nan)
+            row |= {f"{scheme}: MSE": mse[0], f"{scheme}: SE": mse[1],
+                    f"{scheme}: circ RMSE": circ[0]}
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index(result["names"], name="decoder"))
+    labels = _split_labels(result)
+    notes = [f"class: the class split; random: mean over {labels['random']}; blocked: mean "
+             f"over {labels['blocked']}.",
+             "MSE: mean squared error on the raw labels (deg^2, the assignment's loss); circ "
+             "RMSE, median |err|: circular RMS and median absolute error (deg); SE: standard "
+             "error of the MSE over splits; -: tested on the class split only."]
+    formats = {column: ".3f" for column in frame.columns} | {"fit (s)": ".1f"}
+    return ResultTable(frame, formats, title, notes + _best_decoder_lines(result, best,
+                                                                          references))
+
+
+def selection_table(selector, title=""):
+    """The cross-validated scores on which a ``CVSelectedDecoder`` chose, as a table.
+
+    Args:
+        selector (CVSelectedDecoder): fitted.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per candidate: out-of-fold MSE on the raw labels (deg^2),
+        circular RMSE (deg), and whether it was chosen.
+    """
+    names = list(selector.cv_mse_)
+    frame = pd.DataFrame({"CV MSE (deg^2)": [selector.cv_mse_[n] for n in names],
+                          "CV circular RMSE (deg)": [selector.cv_circ_rmse_[n] for n in names],
+                          "chosen": ["yes" if n == selector.best_name_ else "" for n in names]},
+                         index=pd.Index(names, name="candidate"))
+    return ResultTable(frame, {"CV MSE (deg^2)": ".3f", "CV circular RMSE (deg)": ".3f"}, title)
+
+
+def recipe_table(result, names, title=""):
+    """Training and test MSE of network recipes on the class split of ``compare_decoders``.
+
+    Args:
+        result (dict): output of ``compare_decoders``; the named decoders must keep a
+            ``loss_history_`` (one training MSE per iteration, deg^2).
+        names (iterable of str): the recipes.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: per recipe, the training MSE at the last iteration and the test MSE
+        (deg^2); their difference is the part of the fit that does not generalise.
+    """
+    cls = result["class"]
+    frame = pd.DataFrame(
+        {"training MSE, last iteration (deg^2)": [cls["fitted"][n].loss_history_[-1]
+                                                  for n in names],
+         "test MSE (deg^2)": [cls["errors"][n][0]["mse"] for n in names]},
+        index=pd.Index(list(names), name="recipe"))
+    return ResultTable(frame, dict.fromkeys(frame.columns, ".3f"), title)
 
 
 def block_width_sweep(decoder, X, y, widths=(1, 2, 5, 10, 20), n_splits=10, period=180.0,
@@ -2795,6 +3172,26 @@ def format_block_width_sweeps(sweeps):
             lines.append(f"{name:<{width}}{block:>18g}{f'{mse:.3f} ± {mse_se:.3f}':>22}"
                          f"{f'{circ:.3f} ± {circ_se:.3f}':>20}")
     return "\n".join(lines)
+
+
+def block_width_table(sweeps, title=""):
+    """Outputs of ``block_width_sweep``, by decoder name, as a table.
+
+    Returns:
+        ResultTable: one row per (decoder, block width in deg): mean and standard error
+        over splits of the MSE (deg^2) and of the circular RMSE (deg).
+    """
+    rows, index = [], []
+    for name, sweep in sweeps.items():
+        for block, summary in sweep.items():
+            (mse, mse_se), (circ, circ_se) = summary["mse"], summary["circ_rmse"]
+            index.append((name, block))
+            rows.append({"MSE (deg^2)": mse, "MSE SE": mse_se, "circ RMSE (deg)": circ,
+                         "circ RMSE SE": circ_se})
+    frame = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(
+        index, names=["decoder", "block width (deg)"]))
+    return ResultTable(frame, dict.fromkeys(frame.columns, ".3f"), title,
+                       ["SE: standard error over splits; block width 1 deg = a random split."])
 
 
 def standard_decoders(seed=0, device="auto"):
@@ -3470,6 +3867,157 @@ def network_rdms(net, orientations, layers=("pool", "fc"), images=None):
     return {layer: RDM(activity[layer]) for layer in layers}
 
 
+def interval_sign(low, high):
+    """Where an interval lies with respect to 0.
+
+    Returns:
+        str: ``"> 0"`` or ``"< 0"`` when the interval excludes 0, else ``"~ 0"``.
+    """
+    return "> 0" if low > 0 else "< 0" if high < 0 else "~ 0"
+
+
+def difference_verdict(difference, first, second, measure, level=0.95):
+    """Which of two RDMs is more similar to the reference, with the evidence.
+
+    Args:
+        difference (dict): ``RDMComparison.difference(first, second)``: ``estimate``,
+            ``ci_low``, ``ci_high``.
+        first (str): short name of the RDM the difference starts from.
+        second (str): short name of the RDM subtracted.
+        measure (str): the similarity measure, for the evidence (e.g. ``"Pearson"``).
+        level (float): coverage of the interval.
+
+    Returns:
+        tuple: the verdict (``first``, ``second``, or ``"undecided"`` when the interval
+        includes 0) and the evidence, e.g.
+        ``"Pearson: pool - fc = +0.145, 95% CI [+0.102, +0.190], excludes 0"``.
+    """
+    sign = interval_sign(difference["ci_low"], difference["ci_high"])
+    verdict = {"> 0": first, "< 0": second}.get(sign, "undecided")
+    evidence = (f"{measure}: {first} - {second} = {difference['estimate']:+.3f}, "
+                f"{level:.0%} CI [{difference['ci_low']:+.3f}, {difference['ci_high']:+.3f}], "
+                f"{'includes' if sign == '~ 0' else 'excludes'} 0")
+    return verdict, evidence
+
+
+_MEASURES = {"pearson": "Pearson", "spearman": "Spearman"}
+
+
+def rsa_table(comparisons, noise_ceiling=None, title=""):
+    """Similarity of each RDM to the reference, with intervals and permutation p-values.
+
+    Args:
+        comparisons (dict): measure (``"pearson"``, ``"spearman"``) -> ``RDMComparison``
+            of the same RDMs.
+        noise_ceiling (dict or None): ``split_half_noise_ceiling`` output; adds a last
+            row with each measure's ceiling.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per RDM; per measure the similarity r, the bounds of its
+        bootstrap interval and the permutation p-value.
+    """
+    names = next(iter(comparisons.values())).names
+    frame = pd.DataFrame(index=pd.Index(list(names), name="representation"))
+    for method, comparison in comparisons.items():
+        label = _MEASURES[method]
+        frame[f"{label} r"] = comparison.estimate
+        frame[f"{label} CI low"], frame[f"{label} CI high"] = comparison.ci.T
+        frame[f"{label} p_perm"] = comparison.p_permutation
+    if noise_ceiling is not None:
+        frame.loc["V1 noise ceiling"] = {f"{_MEASURES[m]} r": noise_ceiling[m]["ceiling"]
+                                        for m in comparisons}
+    formats = {c: ".4f" if c.endswith("p_perm") else ".3f" for c in frame.columns}
+    return ResultTable(frame, formats, title, row_formats={"V1 noise ceiling": ".4f"})
+
+
+def rsa_difference_table(comparisons, contrasts, title=""):
+    """Paired differences in similarity to the reference, with intervals and verdicts.
+
+    Args:
+        comparisons (dict): measure -> ``RDMComparison`` (as ``rsa_table``).
+        contrasts (sequence): ``(name_a, name_b, label)``: the difference ``a - b``.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per contrast; per measure the difference d, its bootstrap
+        interval, its two-sided bootstrap p-value and ``interval_sign`` of the interval.
+    """
+    rows = []
+    for a, b, _ in contrasts:
+        row = {}
+        for method, comparison in comparisons.items():
+            d, label = comparison.difference(a, b), _MEASURES[method]
+            row |= {f"{label} d": d["estimate"], f"{label} CI low": d["ci_low"],
+                    f"{label} CI high": d["ci_high"], f"{label} p": d["p"],
+                    f"{label} sign": interval_sign(d["ci_low"], d["ci_high"])}
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index([c[2] for c in contrasts], name="contrast"))
+    formats = {c: ".4f" if c.endswith(" p") else "+.3f" for c in frame.columns}
+    return ResultTable(frame, formats, title,
+                       ["sign: '> 0' / '< 0' when the interval excludes 0, '~ 0' when it "
+                        "includes 0."])
+
+
+def random_network_similarity(rdm_ref, h_in, w_in, orientations, n_nets, images=None,
+                              methods=("pearson", "spearman"), layers=("pool", "fc")):
+    """Similarity to a reference RDM of the layers of CNNs with all weights random.
+
+    Network ``k`` is ``initial_cnn(h_in, w_in, seed=k, random_conv=True)``.
+
+    Args:
+        rdm_ref (ndarray): S x S reference RDM.
+        h_in (int): image height, pixels.
+        w_in (int): image width, pixels.
+        orientations (array-like): the S grating orientations, degrees.
+        n_nets (int): number of random networks.
+        images (torch.Tensor or None): the S gratings, if already made.
+        methods (sequence of str): similarity measures (``compare_rdms``).
+        layers (sequence of str): layers to read.
+
+    Returns:
+        dict: measure -> (n_nets, len(layers)) similarities.
+    """
+    out = {m: np.empty((n_nets, len(layers))) for m in methods}
+    for k in range(n_nets):
+        rdms = network_rdms(initial_cnn(h_in, w_in, seed=k, random_conv=True), orientations,
+                            layers, images)
+        for m in methods:
+            out[m][k] = [compare_rdms(rdm_ref, rdms[layer], m) for layer in layers]
+    return out
+
+
+def random_network_table(similarity, reference=None, layers=("pool", "fc"), title=""):
+    """Spread of the random networks' similarity, and how many reach a reference value.
+
+    Args:
+        similarity (dict): ``random_network_similarity`` output.
+        reference (dict or None): measure -> a similarity (e.g. the untrained designed
+            network's 'pool'); counts the random networks at or above it in the first layer.
+        layers (sequence of str): the layers, in the order of ``similarity``'s columns.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per (measure, layer): mean, SD, min and max over the
+        networks, and the count reaching the reference (first layer only).
+    """
+    rows, index = [], []
+    for method, values in similarity.items():
+        for k, layer in enumerate(layers):
+            v = values[:, k]
+            row = {"mean": v.mean(), "SD": v.std(), "min": v.min(), "max": v.max()}
+            if reference is not None:
+                row["reference"] = reference[method] if k == 0 else np.nan
+                row["nets reaching it"] = int(np.sum(v >= reference[method])) if k == 0 \
+                    else np.nan
+            rows.append(row)
+            index.append((_MEASURES[method], layer))
+    frame = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["measure",
+                                                                             "layer"]))
+    formats = dict.fromkeys(frame.columns, ".3f") | {"nets reaching it": ".0f"}
+    return ResultTable(frame, formats, title)
+
+
 def plot_rdm_comparison(ax, comparison, ceiling=None, title=""):
     """Forest plot: each RDM's similarity to the reference with its interval.
 
@@ -3546,6 +4094,28 @@ def decoding_errors(predicted, true, period=180.0):
         "circ_rmse": float(np.sqrt(np.mean(c**2))),
         "circ_median_abs": float(np.median(np.abs(c))),
     }
+
+
+_ERROR_COLUMNS = {"mse": "MSE (deg^2)", "rmse": "RMSE (deg)", "circ_rmse": "circular RMSE (deg)",
+                  "circ_median_abs": "circular median |err| (deg)"}
+
+
+def decoding_error_table(errors, title=""):
+    """``decoding_errors`` of several decoders and data sets as one table.
+
+    Args:
+        errors (dict): ``(decoder, set) -> decoding_errors(...)``, in the order to show.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per (decoder, set); MSE (deg^2), RMSE, circular RMSE and
+        circular median absolute error (deg).
+    """
+    index = pd.MultiIndex.from_tuples(list(errors), names=["decoder", "set"])
+    frame = pd.DataFrame([{column: e[key] for key, column in _ERROR_COLUMNS.items()}
+                          for e in errors.values()], index=index)
+    formats = {column: ".2f" for column in _ERROR_COLUMNS.values()} | {"MSE (deg^2)": ".1f"}
+    return ResultTable(frame, formats, title)
 
 
 def binned_tuning(resp, stimuli, n_bins=36, low=None, high=None):
@@ -3851,7 +4421,7 @@ def _levenberg_marquardt(x, resp, params, n_peaks, n_iter, log_kappa_range):
 
 
 def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None, n_iter=3,
-                  chunk=1024):
+                  chunk=1024, n_jobs=1):
     """Fit von Mises tuning curves with K peaks per period to every unit, vectorised.
 
     The model is ``r(theta) = b + sum_k a_k exp(kappa (cos(x - mu - 2 pi k/K) - 1))``
@@ -3878,7 +4448,8 @@ def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None,
         kappas (array-like): grid of kappa values (default: 12 from 0.5 to 200,
             log-spaced, i.e. half-widths from about 100% to 5% of a half period).
         n_iter (int): Levenberg-Marquardt steps (0: grid only).
-        chunk (int): units per block of the Levenberg-Marquardt stage (bounds memory).
+        chunk (int): units per block (bounds memory; the result does not depend on it).
+        n_jobs (int): blocks fitted at once, in threads (the same result for any value).
 
     Returns:
         VonMisesFit: the fitted parameters and R^2 of every unit.
@@ -3890,20 +4461,27 @@ def fit_von_mises(resp, stimuli, period=360.0, n_peaks=2, n_phi=72, kappas=None,
     if resp.ndim != 2 or resp.shape[0] != x.size:
         raise ValueError(f"resp must be (n_stimuli={x.size}, n_units), got {resp.shape}")
     kappas = np.geomspace(0.5, 200.0, 12) if kappas is None else np.asarray(kappas, float)
-    params = _grid_fit(x, resp, n_peaks, n_phi, kappas)
     log_kappa_range = (np.log(kappas.min()) - np.log(10), np.log(kappas.max()) + np.log(10))
-    # in blocks of units, so that the S x block work arrays stay in cache
-    for start in range(0, resp.shape[1] if n_iter else 0, chunk):
-        block = slice(start, start + chunk)
-        params[block] = _levenberg_marquardt(x, np.ascontiguousarray(resp[:, block]),
-                                             params[block], n_peaks, n_iter, log_kappa_range)
-    # relabel the peaks so that the largest comes first and mu is its phase
-    main = np.argmax(params[:, 1:1 + n_peaks], axis=1)
-    relabel = (main[:, None] + np.arange(n_peaks)) % n_peaks
-    amplitudes = np.take_along_axis(params[:, 1:1 + n_peaks], relabel, axis=1)
-    mu = params[:, -2] + 2 * np.pi * main / n_peaks
-    baseline, kappa = params[:, 0], np.exp(params[:, -1])
-    r2 = _r_squared(resp, _von_mises_curves(x, baseline, amplitudes, mu, kappa))
+
+    def fit_block(start):  # every stage, block by block, so that the work arrays stay in cache
+        block = np.ascontiguousarray(resp[:, start:start + chunk])
+        params = _grid_fit(x, block, n_peaks, n_phi, kappas)
+        if n_iter:
+            params = _levenberg_marquardt(x, block, params, n_peaks, n_iter, log_kappa_range)
+        # relabel the peaks so that the largest comes first and mu is its phase
+        main = np.argmax(params[:, 1:1 + n_peaks], axis=1)
+        relabel = (main[:, None] + np.arange(n_peaks)) % n_peaks
+        amplitudes = np.take_along_axis(params[:, 1:1 + n_peaks], relabel, axis=1)
+        mu = params[:, -2] + 2 * np.pi * main / n_peaks
+        baseline, kappa = params[:, 0], np.exp(params[:, -1])
+        r2 = _r_squared(block, _von_mises_curves(x, baseline, amplitudes, mu, kappa))
+        return mu, kappa, baseline, amplitudes, r2
+
+    # Blocks are independent: n_jobs threads (NumPy releases the GIL), one BLAS thread each.
+    with _single_threaded(), ThreadPoolExecutor(max(1, int(n_jobs))) as pool:
+        blocks = list(pool.map(fit_block, range(0, resp.shape[1], chunk)))
+    mu, kappa, baseline, amplitudes, r2 = (np.concatenate(part) for part in zip(*blocks,
+                                                                               strict=True))
     return VonMisesFit(np.mod(np.rad2deg(mu) * period / 360.0, period), kappa, baseline,
                        amplitudes, r2, float(period), n_peaks)
 
@@ -3976,6 +4554,113 @@ def von_mises_cv_threshold(resp, stimuli, period=360.0, n_peaks=2, n_shuffles=1,
     return float(np.nanquantile(np.concatenate(null), quantile))
 
 
+def units_at_quantiles(units, key, quantiles, n=None):
+    """Example units chosen by a stated rule: those at given quantiles of a score.
+
+    Args:
+        units (array-like of int): the candidate units.
+        key (ndarray): a score per unit (indexed by unit).
+        quantiles (sequence of float): quantiles in [0, 1].
+        n (int or None): keep only the first n picks.
+
+    Returns:
+        ndarray: for each quantile q, the unit at position ``floor(q (m - 1))`` of the m
+        candidates sorted by ascending score.
+    """
+    units = np.asarray(units)
+    units = units[np.argsort(key[units])]
+    return units[(np.asarray(quantiles) * (len(units) - 1)).astype(int)][:n]
+
+
+def v1_tuning_table(fit, fit_binned, cv_r2, cv_chance, tuned, split_half_tuned,
+                    two_peak_ratio, title=""):
+    """What the von Mises fits say about the recorded neurons, as a table of quantities.
+
+    Args:
+        fit (VonMisesFit): fit to every neuron on the file's bins.
+        fit_binned (VonMisesFit): fit to the curves averaged in 10-deg bins.
+        cv_r2 (ndarray): (N,) held-out R^2 (``von_mises_cv_r2``).
+        cv_chance (float): its chance level (``von_mises_cv_threshold``).
+        tuned (ndarray): (N,) bool, reliably tuned by the fit criterion.
+        split_half_tuned (ndarray): (N,) bool, reliably tuned by split-half reliability.
+        two_peak_ratio (float): a2 / a1 above which a neuron has two peaks.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one quantity per row, with its value.
+    """
+    rows = {
+        "held-out R^2 (fit on even bins, tested on odd), median": np.median(cv_r2),
+        "chance level of held-out R^2 (99th pct of shuffles)": cv_chance,
+        "reliably tuned by the fit criterion (neurons)": int(tuned.sum()),
+        "reliably tuned by the fit criterion (fraction)": tuned.mean(),
+        "reliably tuned by 1a's split-half reliability (fraction)": split_half_tuned.mean(),
+        "neurons on which both criteria agree (fraction)": np.mean(tuned == split_half_tuned),
+        f"two peaks, a2/a1 > {two_peak_ratio:g} (fraction of the tuned)":
+            np.mean(fit.peak_ratio[tuned] > two_peak_ratio),
+        "a2/a1 of the tuned, median": np.median(fit.peak_ratio[tuned]),
+        "in-sample R^2 of the tuned on the file's bins, median": np.median(fit.r2[tuned]),
+        "in-sample R^2 of the tuned on 10-deg bins (noise averaged down), median":
+            np.median(fit_binned.r2[tuned]),
+    }
+    frame = pd.DataFrame({"value": list(rows.values())},
+                         index=pd.Index(list(rows), name="quantity"))
+    formats = {label: ".1%" for label in rows if label.endswith("(fraction)")
+               or "fraction of" in label}
+    formats |= {label: ".3f" for label in rows if "R^2" in label} | {
+        list(rows)[2]: ".0f", list(rows)[7]: ".2f"}
+    return ResultTable(frame, title=title, row_formats=formats)
+
+
+def model_tuning_table(fits, varies, title=""):
+    """How well a single 180-deg-periodic von Mises describes each model layer's units.
+
+    Args:
+        fits (dict): layer -> ``VonMisesFit`` of its units.
+        varies (dict): layer -> (units,) bool, the units whose response varies at all.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: per layer the number of units, how many vary with orientation, and
+        over those the median R^2, the fraction with R^2 > 0.8 and the fraction whose
+        main peak is positive (a bump, not a dip).
+    """
+    rows = {name: {"units": int(ok.size), "varying": int(ok.sum()),
+                   "R^2 median": np.median(fits[name].r2[ok]),
+                   "R^2 > 0.8": np.mean(fits[name].r2[ok] > 0.8),
+                   "main peak positive": np.mean(fits[name].amplitudes[ok, 0] > 0)}
+            for name, ok in varies.items()}
+    frame = pd.DataFrame(list(rows.values()), index=pd.Index(list(rows), name="layer"))
+    return ResultTable(frame, {"R^2 median": ".3f", "R^2 > 0.8": ".0%",
+                               "main peak positive": ".0%"}, title)
+
+
+def tuning_width_table(widths, totals, title=""):
+    """Tuning widths (HWHM) of groups of units: median, quartiles, and how many have none.
+
+    Args:
+        widths (dict): group -> HWHM of the units shown (degrees; NaN or inf: too broad
+            to fall to half height).
+        totals (dict): group -> number of units in the group before selection.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: per group the units, those shown, the median HWHM and its quartiles
+        over the units that have one (deg), and the count without one.
+    """
+    rows = []
+    for name, width in widths.items():
+        width = np.asarray(width, dtype=np.float64)
+        finite = width[np.isfinite(width)]
+        q1, q2, q3 = np.percentile(finite, [25, 50, 75]) if finite.size else (np.nan,) * 3
+        rows.append({"units": int(totals[name]), "shown": int(width.size),
+                     "HWHM median (deg)": q2, "25th pct": q1, "75th pct": q3,
+                     "no HWHM (too broad)": int(np.sum(~np.isfinite(width)))})
+    frame = pd.DataFrame(rows, index=pd.Index(list(widths), name="group"))
+    return ResultTable(frame, {"HWHM median (deg)": ".1f", "25th pct": ".1f",
+                               "75th pct": ".1f"}, title)
+
+
 def plot_tuning_fits(ax, stimuli, resp, fit, units, labels=None, title=""):
     """Plot units' responses (dots) with their fitted von Mises curves (lines).
 
@@ -4014,11 +4699,59 @@ def explained_variance(resp, n_components=None):
     Returns:
         ndarray: (n_components,) explained-variance ratios, descending.
     """
-    x = np.asarray(_as_numpy(resp), dtype=np.float64)
-    x = x - x.mean(axis=0)
-    singular = np.linalg.svd(x, compute_uv=False)
-    ratio = singular**2 / np.sum(singular**2)
-    return ratio[:n_components]
+    variances = _principal_components(resp, 0)[1]
+    return (variances / np.sum(variances))[:n_components]
+
+
+def _principal_components(resp, n_components):
+    """Scores on the first principal components of the rows, and every component's variance.
+
+    With more units than stimuli (p > n) the components come from the eigendecomposition
+    of the n x n Gram matrix of the centred rows, ``Xc Xc^T = U diag(s^2) U^T``, at
+    O(n^2 p) and without the p x n right singular vectors; otherwise from the SVD. The
+    scores are ``U S``, each component's sign set as scikit-learn's PCA sets it (its
+    largest loading ``Xc^T u / s`` positive), so they equal
+    ``PCA(n_components).fit_transform``.
+
+    Args:
+        resp (array-like): n x p responses.
+        n_components (int): number of components k to score.
+
+    Returns:
+        tuple: scores (n x k) and the squared singular values of the centred data
+        (descending; sum of squares along each component).
+    """
+    xc = np.asarray(_as_numpy(resp), dtype=np.float64)
+    xc = xc - xc.mean(axis=0)
+    with _single_threaded():
+        if xc.shape[1] > xc.shape[0]:
+            eigval, u = np.linalg.eigh(xc @ xc.T)
+            variances, u = np.clip(eigval[::-1], 0.0, None), u[:, ::-1]
+        else:
+            u, singular, _ = np.linalg.svd(xc, full_matrices=False)
+            variances = singular**2
+        singular = np.sqrt(variances[:n_components])
+        u = u[:, :n_components]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loadings = xc.T @ np.where(singular > 0, u / singular, 0.0)
+    largest = loadings[np.argmax(np.abs(loadings), axis=0), np.arange(u.shape[1])]
+    return u * singular * np.where(largest < 0, -1.0, 1.0), variances
+
+
+def explained_variance_table(ratios, title=""):
+    """Variance explained by the first two principal components of each representation.
+
+    Args:
+        ratios (dict): name -> ``explained_variance`` output (at least 2 components).
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: per representation the fraction of variance on PC1, PC2 and both.
+    """
+    frame = pd.DataFrame([{"PC1": r[0], "PC2": r[1], "PC1 + PC2": r[0] + r[1]}
+                          for r in ratios.values()],
+                         index=pd.Index(list(ratios), name="representation"))
+    return ResultTable(frame, dict.fromkeys(frame.columns, ".2f"), title)
 
 
 def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
@@ -4035,16 +4768,14 @@ def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
     Returns:
         ndarray: n_stimuli x n_components coordinates.
     """
-    from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     x = np.asarray(_as_numpy(resp), dtype=np.float64)
     if method == "pca":
-        return PCA(n_components=n_components, svd_solver="full").fit_transform(x)
+        return _principal_components(x, n_components)[0]
     if method == "tsne":
         # PCA to 50 dimensions first: t-SNE's neighbourhoods are stable and it runs in seconds.
-        k = min(50, *x.shape)
-        x = PCA(n_components=k, svd_solver="full").fit_transform(x)
+        x = _principal_components(x, min(50, *x.shape))[0]
         tsne = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
                     init="pca", random_state=seed)
         with _single_threaded(user_api=None):
@@ -4125,7 +4856,7 @@ def _gram_embedding(gram):
     return eigvec * np.sqrt(np.clip(eigval, 0.0, None))
 
 
-def _nested_subset_features(xt, sizes, order):
+def _nested_subset_features(xt, sizes, order, every_neuron=None):
     """For each size, features that any ridge decoder treats as ``xt[order[:size]].T``.
 
     Up to n neurons the responses themselves; beyond, ``_gram_embedding`` of the
@@ -4136,6 +4867,8 @@ def _nested_subset_features(xt, sizes, order):
         xt (ndarray): p x n responses (one row per neuron: gathering rows is fast), float64.
         sizes (array-like): increasing subset sizes, each <= p.
         order (ndarray): (p,) neuron order; subset k is ``order[:sizes[k]]``.
+        every_neuron (ndarray or None): the features of all p neurons, which do not
+            depend on the order (computed once by the caller and shared); None: accumulated.
 
     Yields:
         ndarray: n x min(size, n) features, one per size.
@@ -4146,6 +4879,9 @@ def _nested_subset_features(xt, sizes, order):
     for size in sizes:
         if size <= n:
             yield xt[order[:size]].T
+            continue
+        if every_neuron is not None and size == xt.shape[0]:
+            yield every_neuron
             continue
         block = xt[order[done:size]]
         gram += block.T @ block
@@ -4206,15 +4942,34 @@ def _check_sizes(sizes, n_neurons):
     return sizes
 
 
-def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="interleaved",
-                         rank_by=None, period=180.0, angle_min=-90.0, alphas=None, seed=0,
-                         progress=False):
+def decoding_error_curve(  # noqa: D417 (the arguments are decoding_error_curves')
+        resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="interleaved", rank_by=None,
+        period=180.0, angle_min=-90.0, alphas=None, seed=0, progress=False, n_jobs=1):
+    """``decoding_error_curves`` for one cross-validation scheme.
+
+    Args:
+        resp, stimuli, sizes, n_repeats, n_folds, rank_by, period, angle_min, alphas, seed,
+            progress, n_jobs: passed on to ``decoding_error_curves`` (see there).
+        scheme (str): the one scheme, ``"interleaved"`` or ``"blocked"`` (see ``cv_folds``).
+
+    Returns:
+        dict: that scheme's ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS errors,
+        degrees; ``decoded`` (R, n_stimuli) out-of-fold decoded orientations with the
+        largest size, degrees.
+    """
+    return decoding_error_curves(resp, stimuli, sizes, n_repeats, n_folds, (scheme,), rank_by,
+                                 period, angle_min, alphas, seed, progress, n_jobs)[scheme]
+
+
+def decoding_error_curves(resp, stimuli, sizes, n_repeats=5, n_folds=10,
+                          schemes=("interleaved", "blocked"), rank_by=None, period=180.0,
+                          angle_min=-90.0, alphas=None, seed=0, progress=False, n_jobs=1):
     """Cross-validated circular decoding error against the number of neurons decoded.
 
-    For each repeat ``r`` and size ``N``, a ``CircularRidge`` decoder reads the
-    orientation from N neurons, with K-fold cross-validation over the stimuli
-    (``cv_folds(stimuli, n_folds, scheme, period, seed=seed + r)``), and the error is
-    the circular RMS error over all n out-of-fold stimuli,
+    For each cross-validation scheme, repeat ``r`` and size ``N``, a ``CircularRidge``
+    decoder reads the orientation from N neurons, with K-fold cross-validation over
+    the stimuli (``cv_folds(stimuli, n_folds, scheme, period, seed=seed + r)``), and
+    the error is the circular RMS error over all n out-of-fold stimuli,
     ``sqrt(mean_s wrap(theta_hat_s - theta_s)^2)``.
 
     Which N neurons:
@@ -4237,18 +4992,23 @@ def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="
         sizes (array-like): numbers of neurons N, each in [1, n_neurons].
         n_repeats (int): random subsets (or fold partitions) per size, R.
         n_folds (int): folds of the cross-validation, K.
-        scheme (str): ``"interleaved"`` or ``"blocked"`` (see ``cv_folds``).
+        schemes (iterable of str): cross-validation schemes, ``"interleaved"`` and/or
+            ``"blocked"`` (see ``cv_folds``). Every scheme sees the same random
+            neuron subsets (repeat ``r`` draws its order with seed ``[seed, r]``), so
+            the Gram matrices of the nested subsets are accumulated once per repeat
+            for all of them; each scheme has its own folds.
         rank_by (callable): optional score of each neuron from training data.
         period (float): period of orientation, degrees.
         angle_min (float): lower end of the decoded range, degrees.
         alphas (array-like): candidate ridge penalties (default: ``CircularRidge``'s).
         seed (int): seed of the subsets and folds.
         progress (bool): show a progress bar over the repeats.
+        n_jobs (int): repeats computed at once, in threads (the same result for any value).
 
     Returns:
-        dict: ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS errors, degrees;
-        ``decoded`` (R, n_stimuli) out-of-fold decoded orientations with the largest
-        size, degrees.
+        dict: scheme -> dict with ``sizes`` (S,) int; ``rmse`` (S, R) circular RMS
+        errors, degrees; ``decoded`` (R, n_stimuli) out-of-fold decoded orientations
+        with the largest size, degrees.
     """
     from tqdm.auto import tqdm
 
@@ -4258,28 +5018,41 @@ def decoding_error_curve(resp, stimuli, sizes, n_repeats=5, n_folds=10, scheme="
         raise ValueError(f"resp must be n_stimuli x n_neurons with one stimulus per row; "
                          f"got {x.shape} and {y.shape}")
     sizes = _check_sizes(sizes, x.shape[1])
+    schemes = list(schemes)
     xt = np.ascontiguousarray(x.T)
-    decoded = np.full((n_repeats, sizes.size, y.size), np.nan)
-    # Many small eigendecompositions: one BLAS thread each is as fast, and it does not
-    # collapse when the cores are shared.
-    with _single_threaded():
-        label = f"{scheme} split, {'random' if rank_by is None else 'ranked'} neurons"
-        for r in tqdm(range(n_repeats), disable=not progress, desc=label):
-            folds = cv_folds(y, n_folds, scheme, period, seed=seed + r)
-            if rank_by is None:
-                order = np.random.default_rng([seed, r]).permutation(x.shape[1])
-                for k, z in enumerate(_nested_subset_features(xt, sizes, order)):
-                    decoded[r, k] = cross_validated_angles(z, y, folds, period, angle_min,
-                                                           alphas)
-                continue
-            for test in folds:
+    decoded = {s: np.full((n_repeats, sizes.size, y.size), np.nan) for s in schemes}
+    # All neurons give the same features in every repeat and fold: computed once.
+    every_neuron = _gram_embedding(x @ xt) if sizes[-1] == x.shape[1] > y.size else None
+
+    def repeat(r):  # one repeat of every scheme; fills its own rows of ``decoded``
+        folds = {s: cv_folds(y, n_folds, s, period, seed=seed + r) for s in schemes}
+        if rank_by is None:
+            order = np.random.default_rng([seed, r]).permutation(x.shape[1])
+            for k, z in enumerate(_nested_subset_features(xt, sizes, order, every_neuron)):
+                for s in schemes:
+                    decoded[s][r, k] = cross_validated_angles(z, y, folds[s], period,
+                                                              angle_min, alphas)
+            return
+        for s in schemes:
+            for test in folds[s]:
                 train = _complement(test, y.size)
                 order = np.argsort(-np.asarray(rank_by(x[train], y[train])), kind="stable")
-                for k, z in enumerate(_nested_subset_features(xt, sizes, order)):
-                    decoded[r, k, test] = _fit_and_decode(z, y, train, test, period, angle_min,
-                                                          alphas)
-    return {"sizes": sizes, "rmse": _circular_rmse(decoded, y, period).T,
-            "decoded": decoded[:, -1]}
+                features = _nested_subset_features(xt, sizes, order, every_neuron)
+                for k, z in enumerate(features):
+                    decoded[s][r, k, test] = _fit_and_decode(z, y, train, test, period,
+                                                             angle_min, alphas)
+
+    label = (f"{' and '.join(schemes)} split{'s' if len(schemes) > 1 else ''}, "
+             f"{'random' if rank_by is None else 'ranked'} neurons")
+    # Many small eigendecompositions: one BLAS thread each is as fast, and it does not
+    # collapse when the cores are shared. Repeats run in n_jobs threads (LAPACK releases
+    # the GIL); each writes its own rows, so the result does not depend on n_jobs.
+    with _single_threaded(), ThreadPoolExecutor(max(1, int(n_jobs))) as pool:
+        for _ in tqdm(pool.map(repeat, range(n_repeats)), total=n_repeats,
+                      disable=not progress, desc=label):
+            pass
+    return {s: {"sizes": sizes, "rmse": _circular_rmse(decoded[s], y, period).T,
+                "decoded": decoded[s][:, -1]} for s in schemes}
 
 
 def _mean_squared(errors):
@@ -4347,6 +5120,267 @@ def bootstrap_information_saturation(sizes, errors, n_boot=1000, seed=0):
 def saturation_error(sizes, a, b):
     """RMS error of the saturating model, ``sqrt(a / N + b)`` degrees, at each size N."""
     return np.sqrt(a / np.asarray(sizes, dtype=np.float64) + b)
+
+
+def error_curve_table(curves, title=""):
+    """Decoding error against population size for each cross-validation scheme.
+
+    Args:
+        curves (dict): scheme -> ``decoding_error_curve`` output (the same sizes).
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per size N; per scheme the mean and SD over repeats of the
+        circular RMS error (deg).
+    """
+    sizes = next(iter(curves.values()))["sizes"]
+    frame = pd.DataFrame(index=pd.Index(sizes.tolist(), name="N"))
+    for scheme, curve in curves.items():
+        frame[f"{scheme} (deg)"] = curve["rmse"].mean(axis=1)
+        frame[f"{scheme} SD"] = curve["rmse"].std(axis=1, ddof=1)
+    return ResultTable(frame, dict.fromkeys(frame.columns, ".3f"), title,
+                       ["circular RMS error, mean and SD over the random subsets"])
+
+
+def saturation_fits(curves, min_size, n_boot=1000, seed=0):
+    """The saturating model fitted to each scheme's curve at N >= ``min_size``, bootstrapped.
+
+    Args:
+        curves (dict): scheme -> ``decoding_error_curve`` output.
+        min_size (int): smallest population in the fit.
+        n_boot (int): bootstrap samples over repeats (``bootstrap_information_saturation``).
+        seed (int): seed of the bootstrap.
+
+    Returns:
+        dict: scheme -> ``a``, ``b`` (``fit_information_saturation``), ``boot``
+        (n_boot x 2), ``slope`` (of log mean error against log N over the fitted sizes),
+        ``error_all`` and ``error_all_sd`` (mean and SD over repeats with all neurons, deg).
+    """
+    out = {}
+    for scheme, curve in curves.items():
+        fitted = curve["sizes"] >= min_size
+        sizes, rmse = curve["sizes"][fitted], curve["rmse"][fitted]
+        a, b = fit_information_saturation(sizes, rmse)
+        out[scheme] = {
+            "a": a, "b": b, "boot": bootstrap_information_saturation(sizes, rmse, n_boot, seed),
+            "slope": float(np.polyfit(np.log(sizes), np.log(rmse.mean(axis=1)), 1)[0]),
+            "error_all": float(curve["rmse"][-1].mean()),
+            "error_all_sd": float(curve["rmse"][-1].std(ddof=1)),
+        }
+    return out
+
+
+def saturation_table(fits, min_size, level=0.95, title=""):
+    """The fitted saturation parameters of each scheme with bootstrap intervals.
+
+    Args:
+        fits (dict): ``saturation_fits`` output.
+        min_size (int): smallest population in the fit (for the slope's label).
+        level (float): coverage of the intervals.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one quantity per row (error with all neurons and its SD, slope, a,
+        b, sqrt(b), N at half the asymptotic information a / b, infinite when b = 0);
+        per scheme the estimate and the bounds of its percentile bootstrap interval.
+    """
+    labels = ["error with all neurons (deg), mean", "error with all neurons (deg), SD",
+              f"slope d log(err) / d log(N), N >= {min_size}", "a (deg^2 x neurons)",
+              "b (deg^2)", "asymptotic error sqrt(b) (deg)",
+              "N at half the asymptotic information, a/b"]
+    frame = pd.DataFrame(index=pd.Index(labels, name="quantity"))
+    for scheme, f in fits.items():
+        a_ci, b_ci = percentile_interval(f["boot"], level).T
+        estimates = [f["error_all"], f["error_all_sd"], f["slope"], f["a"], f["b"],
+                     np.sqrt(f["b"]), f["a"] / f["b"] if f["b"] > 0 else np.inf]
+        lows = [np.nan] * 3 + [a_ci[0], b_ci[0], np.sqrt(b_ci[0]), np.nan]
+        highs = [np.nan] * 3 + [a_ci[1], b_ci[1], np.sqrt(b_ci[1]), np.nan]
+        frame[scheme], frame[f"{scheme} CI low"], frame[f"{scheme} CI high"] = (
+            estimates, lows, highs)
+    row_formats = dict(zip(labels, [".3f", ".3f", ".3f", ".4g", ".3g", ".3g", ".3g"],
+                           strict=True))
+    return ResultTable(frame, title=title, row_formats=row_formats,
+                       notes=[f"CI: {level:.0%} percentile bootstrap over the random subsets."])
+
+
+def saturation_verdict(fit, n_neurons, level=0.95):
+    """Whether the decoding error saturates: does the interval of the floor b exclude 0?
+
+    Args:
+        fit (dict): one scheme of ``saturation_fits``.
+        n_neurons (int): neurons recorded, to put N at half the information in context.
+        level (float): coverage of the interval.
+
+    Returns:
+        tuple: the verdict (``"floor detected"`` or ``"no detectable saturation"``) and
+        its evidence: b with its interval, whether the interval excludes 0, and, for a
+        floor, the asymptotic error and N at half the asymptotic information.
+    """
+    low, high = percentile_interval(fit["boot"][:, 1], level)
+    evidence = (f"b = {fit['b']:.3g} deg^2, {level:.0%} CI [{low:.3g}, {high:.3g}], "
+                f"{'excludes' if low > 0 else 'includes'} 0")
+    if low <= 0:
+        return "no detectable saturation", evidence + "; the error keeps falling as N grows"
+    half = fit["a"] / fit["b"]
+    return "floor detected", (f"{evidence}; asymptotic error {np.sqrt(fit['b']):.3f} deg, half "
+                              f"the asymptotic information at N = {half:.3g} "
+                              f"({half / n_neurons:.1f} x the recorded neurons)")
+
+
+def single_trial_thresholds(sigma_bin, n_b, bin_width, fit=None, extrapolate_to=50_000):
+    """From the bin-average decoding error to single-trial errors and thresholds.
+
+    The label of a bin average is off by the mean offset of its ``n_b`` trials within the
+    bin (uniform over ``bin_width``): the binning floor ``w sqrt(1 / (12 n_b))``. What
+    remains is noise, whose variance grows by ``n_b`` from bin averages to single trials:
+    ``sigma_trial = sqrt(n_b (sigma_bin^2 - floor^2))``.
+
+    Args:
+        sigma_bin (float): decoding error of bin averages, deg.
+        n_b (float): trials per bin.
+        bin_width (float): width of a bin, deg.
+        fit (dict or None): a ``saturation_fits`` scheme, to extrapolate the threshold
+            to ``extrapolate_to`` neurons.
+        extrapolate_to (int): population size of the extrapolation.
+
+    Returns:
+        dict: named thresholds and errors, in degrees, in the order they derive.
+    """
+    floor = bin_width * np.sqrt(1 / (12 * n_b))
+    sigma_trial = np.sqrt(n_b * max(sigma_bin**2 - floor**2, 0.0))
+    out = {
+        "bin-average error sigma_bin": sigma_bin,
+        "floor from the binning, w sqrt(1 / (12 n_b))": floor,
+        "threshold at 75% correct, bin averages": float(discrimination_threshold(sigma_bin)),
+        "single-trial error, sqrt(n_b) sigma_bin": np.sqrt(n_b) * sigma_bin,
+        "single-trial error, sqrt(n_b (sigma_bin^2 - floor^2))": sigma_trial,
+        "threshold at 75% correct, single trials": float(discrimination_threshold(sigma_trial)),
+        "threshold at d' = 1, single trials": sigma_trial,
+    }
+    if fit is not None:
+        sigma = np.sqrt(n_b * max(fit["a"] / extrapolate_to + fit["b"] - floor**2, 0.0))
+        out[f"fitted model at {extrapolate_to:,} neurons: 75% threshold (extrapolated)"] = \
+            float(discrimination_threshold(sigma))
+    return out
+
+
+def threshold_table(thresholds, published=0.35, title=""):
+    """``single_trial_thresholds`` with the published threshold and our ratio to it.
+
+    Args:
+        thresholds (dict): ``single_trial_thresholds`` output.
+        published (float): the published single-trial threshold, deg (Stringer et al.
+            2021: 0.35; the preprint's 0.34).
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one quantity per row, in degrees, then the published value and the
+        ratio of our single-trial 75% threshold to it.
+    """
+    rows = dict(thresholds)
+    rows["published, Stringer et al. 2021 (single trials; preprint 0.34)"] = published
+    ratio_label = f"ratio of our single-trial 75% threshold to {published:g} deg"
+    rows[ratio_label] = thresholds["threshold at 75% correct, single trials"] / published
+    frame = pd.DataFrame({"value": list(rows.values())},
+                         index=pd.Index(list(rows), name="quantity"))
+    return ResultTable(frame, {"value": ".3f"}, title, row_formats={ratio_label: ".2f"},
+                       notes=["values in degrees, except the ratio"])
+
+
+def ranked_table(sizes, random_rmse, ranked_rmse, title=""):
+    """Decoding error of random and of the most reliable neurons, size by size.
+
+    Args:
+        sizes (array-like): (S,) population sizes.
+        random_rmse (array-like): (S,) mean error of random subsets, deg.
+        ranked_rmse (array-like): (S,) mean error of the most reliable neurons, deg.
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: per size both errors and their ratio (random / most reliable).
+    """
+    random_rmse, ranked_rmse = np.asarray(random_rmse), np.asarray(ranked_rmse)
+    frame = pd.DataFrame({"random (deg)": random_rmse, "most reliable (deg)": ranked_rmse,
+                          "ratio": random_rmse / ranked_rmse},
+                         index=pd.Index(np.asarray(sizes).tolist(), name="N"))
+    return ResultTable(frame, {"random (deg)": ".3f", "most reliable (deg)": ".3f",
+                               "ratio": ".2f"}, title)
+
+
+def smallest_size_within(sizes, errors, target):
+    """The smallest tested size whose error is at or below ``target`` (None if none is).
+
+    Args:
+        sizes (array-like): (S,) increasing population sizes.
+        errors (array-like): (S,) errors at those sizes.
+        target (float): the error to reach.
+    """
+    reached = np.flatnonzero(np.asarray(errors) <= target)
+    return int(np.asarray(sizes)[reached[0]]) if reached.size else None
+
+
+def cardinal_orientations(orientation):
+    """Which orientations lie within 22.5 deg of a cardinal one (0 or +-90 deg).
+
+    Args:
+        orientation (array-like): orientations in the assignment's convention (0 =
+            vertical), degrees in [-90, 90].
+
+    Returns:
+        ndarray: bool, True for cardinal, False for oblique.
+    """
+    orientation = np.asarray(orientation, dtype=np.float64)
+    return (np.abs(orientation) < 22.5) | (np.abs(orientation) >= 67.5)
+
+
+def oblique_cardinal_ratio(squared_errors, cardinal, n_boot, rng, level=0.95):
+    """RMS decoding error at oblique over cardinal orientations, with a bootstrap interval.
+
+    The bootstrap resamples the cardinal and the oblique stimuli separately, with
+    replacement (stimuli treated as independent).
+
+    Args:
+        squared_errors (array-like): (n,) squared error of each stimulus, deg^2.
+        cardinal (array-like): (n,) bool, ``cardinal_orientations`` of the stimuli.
+        n_boot (int): bootstrap samples.
+        rng (numpy.random.Generator): the generator to draw from.
+        level (float): coverage of the interval.
+
+    Returns:
+        tuple: the ratio and its interval (low, high); above 1 means cardinal
+        orientations are decoded more precisely (the oblique effect).
+    """
+    e2, cardinal = np.asarray(squared_errors), np.asarray(cardinal, dtype=bool)
+    card, obl = np.flatnonzero(cardinal), np.flatnonzero(~cardinal)
+    ratio = float(np.sqrt(e2[obl].mean() / e2[card].mean()))
+    boot = []
+    for _ in range(n_boot):
+        pick_c = rng.choice(card, card.size)
+        pick_o = rng.choice(obl, obl.size)
+        boot.append(np.sqrt(e2[pick_o].mean() / e2[pick_c].mean()))
+    low, high = percentile_interval(np.array(boot), level)
+    return ratio, (float(low), float(high))
+
+
+def oblique_verdict(ratio, interval, level=0.95):
+    """Whether cardinal orientations are decoded more precisely, with the evidence.
+
+    Args:
+        ratio (float): RMS error at oblique over cardinal orientations
+            (``oblique_cardinal_ratio``).
+        interval (tuple): its bootstrap interval (low, high).
+        level (float): coverage of the interval.
+
+    Returns:
+        tuple: the verdict (``"cardinal more precise"`` when the interval lies above 1,
+        ``"oblique more precise"`` below 1, else ``"undecided"``) and its evidence.
+    """
+    low, high = interval
+    sign = interval_sign(low - 1, high - 1)
+    verdict = {"> 0": "cardinal more precise", "< 0": "oblique more precise"}.get(sign,
+                                                                                 "undecided")
+    return verdict, (f"RMS error oblique / cardinal = {ratio:.2f}, {level:.0%} CI "
+                     f"[{low:.3g}, {high:.3g}], {'includes' if sign == '~ 0' else 'excludes'} 1")
 
 
 def discrimination_threshold(sigma, p_correct=0.75):
@@ -4457,6 +5491,138 @@ def plot_embeddings(embeddings, ori, title_suffix=""):
     return fig
 
 
+def plot_tuning_distributions(axes, v1, models, cv_r2, cv_chance, peak_ratio, two_peak_ratio,
+                              title_suffix=""):
+    """Four panels on the fitted tuning curves: preference, width, second peak, fit quality.
+
+    Args:
+        axes (sequence of 4 Axes): where to draw.
+        v1 (tuple): V1's (preferred orientations in -90..90 deg, HWHM in deg) of the
+            reliably tuned neurons.
+        models (dict): layer -> (preferred orientations, HWHM, R^2) of its units
+            (preference and width of the units with a peak, R^2 of those that vary).
+        cv_r2 (ndarray): V1's held-out R^2 of every neuron.
+        cv_chance (float): its chance level.
+        peak_ratio (ndarray): a2 / a1 of the reliably tuned V1 neurons.
+        two_peak_ratio (float): the two-peak threshold.
+        title_suffix (str): appended to each title (e.g. " (surrogate)").
+    """
+    def ticks(ax, values, label):  # a few units: one tick mark each, not a histogram
+        ax.plot(values, np.zeros(len(values)), "|", ms=25, mew=2, label=label)
+
+    bins = np.linspace(-90, 90, 37)
+    pool_pref, pool_width, pool_r2 = models["pool"]
+    fc_pref, fc_width, fc_r2 = models["fc"]
+    axes[0].hist(v1[0], bins=bins, density=True, color="0.4", label=f"V1 ({len(v1[0])} tuned)")
+    axes[0].hist(pool_pref, bins=bins, density=True, histtype="step", lw=2,
+                 label=f"'pool' ({len(pool_pref)} units with a peak)")
+    ticks(axes[0], fc_pref, "'fc' units")
+    axes[0].set(xlabel="preferred orientation (deg)", ylabel="density",
+                title="preferred orientation" + title_suffix, xticks=range(-90, 91, 45))
+    width_bins = np.linspace(0, 60, 31)
+    axes[1].hist(v1[1][np.isfinite(v1[1])], bins=width_bins, density=True, color="0.4",
+                 label="V1")
+    axes[1].hist(pool_width[np.isfinite(pool_width)], bins=width_bins, density=True,
+                 histtype="step", lw=2, label="'pool'")
+    ticks(axes[1], fc_width[np.isfinite(fc_width)], "'fc' units")
+    axes[1].set(xlabel="HWHM (deg of orientation)", ylabel="density",
+                title="tuning width" + title_suffix)
+    axes[2].hist(peak_ratio, bins=np.linspace(0, 1, 41), color="0.4")
+    axes[2].axvline(two_peak_ratio, color="r", label=f"threshold {two_peak_ratio}")
+    axes[2].set(xlabel="second / main peak height, a2 / a1", ylabel="V1 neurons",
+                title="V1: two peaks 180 deg apart" + title_suffix)
+    r2_bins = np.linspace(-0.2, 1, 49)
+    axes[3].hist(cv_r2, bins=r2_bins, density=True, color="0.4", label="V1, held-out R2")
+    axes[3].axvline(cv_chance, color="r", label=f"V1 chance level {cv_chance:.3f}")
+    axes[3].hist(pool_r2, bins=r2_bins, density=True, histtype="step", lw=2,
+                 label="'pool', R2 (noise-free)")
+    ticks(axes[3], fc_r2, "'fc', R2")
+    axes[3].set(xlabel="R2 of the von Mises fit", ylabel="density",
+                title="goodness of fit" + title_suffix)
+    for ax in axes:
+        ax.legend(frameon=False, fontsize="small")
+
+
+def plot_saturation(axes, curves, fits, min_size, floor, title_suffix=""):
+    """Decoding error and information against population size, with the saturating fits.
+
+    Args:
+        axes (sequence of 2 Axes): error (left) and information 1 / error^2 (right).
+        curves (dict): scheme -> ``decoding_error_curve`` output.
+        fits (dict): ``saturation_fits`` output.
+        min_size (int): smallest population in the fits (dashed below it).
+        floor (float): the binning floor of the error, deg.
+        title_suffix (str): appended to each title.
+    """
+    sizes = next(iter(curves.values()))["sizes"]
+    grid = np.geomspace(sizes[0], sizes[-1], 200)
+    fitted = grid >= min_size
+    for (scheme, curve), color in zip(curves.items(), ("C0", "C1", "C2"), strict=False):
+        f = fits[scheme]
+        band = np.array([saturation_error(grid, *ab) for ab in f["boot"]])
+        lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
+        axes[0].errorbar(sizes, curve["rmse"].mean(1), curve["rmse"].std(1, ddof=1), fmt="o",
+                         color=color, capsize=3, label=f"{scheme} split (mean +- SD over subsets)")
+        axes[0].plot(grid[fitted], saturation_error(grid[fitted], f["a"], f["b"]), color=color,
+                     label=f"{scheme}: fit sqrt(a/N + b) on N >= {min_size}, 95% band")
+        axes[0].plot(grid[~fitted], saturation_error(grid[~fitted], f["a"], f["b"]),
+                     color=color, ls="--", lw=1)
+        axes[0].fill_between(grid, lo, hi, color=color, alpha=0.2, lw=0)
+        info = 1 / np.mean(curve["rmse"] ** 2, axis=1)
+        axes[1].loglog(sizes, info, "o", color=color, label=f"{scheme}: 1 / mean squared error")
+        axes[1].loglog(grid, 1 / saturation_error(grid, f["a"], f["b"]) ** 2, color=color,
+                       label=f"{scheme}: fit N / (a + bN)")
+        axes[1].fill_between(grid, 1 / hi**2, 1 / lo**2, color=color, alpha=0.2, lw=0)
+        if f["b"] > 0:
+            axes[1].axhline(1 / f["b"], color=color, ls="--", lw=1,
+                            label=f"asymptote 1/b ({scheme})")
+    axes[1].axhline(1 / floor**2, color="0.5", ls="--", lw=1,
+                    label="ceiling from the binning, 1 / floor^2")
+    first = fits[next(iter(fits))]
+    axes[0].plot(grid, np.sqrt(first["a"] / grid), "k:",
+                 label=f"{next(iter(fits))} a, with b = 0: sqrt(a/N)")
+    axes[0].axhline(floor, color="0.5", ls="--", lw=1, label="floor from the binning")
+    axes[0].set(xscale="log", yscale="log", xlabel="number of neurons N",
+                ylabel="cross-validated circular RMS error (deg)",
+                title="decoding error vs population size" + title_suffix)
+    axes[1].set(xlabel="number of neurons N", ylabel="information 1/error$^2$ (deg$^{-2}$)",
+                title="decoded information vs population size" + title_suffix)
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
+
+
+def plot_error_by_orientation(ax, squared_errors, orientation, n_bins=12, title=""):
+    """RMS decoding error in bins of orientation, with cardinal orientations shaded.
+
+    Args:
+        ax (matplotlib.axes.Axes): where to draw.
+        squared_errors (dict): scheme -> (n,) squared error of each stimulus, deg^2.
+        orientation (array-like): (n,) orientations, assignment's convention (-90..90 deg).
+        n_bins (int): bins over -90..90 deg.
+        title (str): axes title.
+    """
+    edges = np.linspace(-90, 90, n_bins + 1)
+    which = np.clip(np.digitize(orientation, edges) - 1, 0, n_bins - 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    for lo, hi in [(-90, -67.5), (-22.5, 22.5), (67.5, 90)]:
+        ax.axvspan(lo, hi, color="0.9", lw=0)
+    for (scheme, e2), color in zip(squared_errors.items(), ("C0", "C1", "C2"), strict=False):
+        count = np.bincount(which, minlength=n_bins)
+        mean_sq = np.bincount(which, e2, n_bins) / count
+        sd_sq = np.sqrt(np.bincount(which, (e2 - mean_sq[which]) ** 2, n_bins) / (count - 1))
+        per_bin = np.sqrt(mean_sq)
+        # delta method: SE of sqrt(mean of e^2) = SE(mean e^2) / (2 sqrt(mean e^2))
+        ax.errorbar(centres, per_bin, sd_sq / np.sqrt(count) / (2 * per_bin), fmt="o-",
+                    capsize=3, color=color, label=f"{scheme} split (+- SE)")
+        ax.axhline(np.sqrt(e2.mean()), color=color, ls=":", lw=1)
+    ax.text(0, 0.02, "cardinal", ha="center", transform=ax.get_xaxis_transform())
+    ax.set(xlabel="orientation (deg, 0 = vertical)", ylabel="RMS error (deg)", title=title,
+           xticks=range(-90, 91, 30), ylim=(0, None))
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+
+
 def plot_filters(banks, title_suffix=""):
     """Show banks of convolution filters, one row per bank, one colour scale per filter.
 
@@ -4481,3 +5647,149 @@ def plot_filters(banks, title_suffix=""):
                 ax.imshow(bank[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
         row[0].set_title(title + title_suffix, loc="left", fontsize="medium")
     return fig
+
+
+# 9b. Result tables
+# ~~~~~~~~~~~~~~~~~
+
+
+class ResultTable:
+    """A table of results, shown as a table wherever the notebook is read.
+
+    An HTML table in Jupyter, Colab and the HTML report, aligned text in plain
+    output, and its values (not their layout) for programs and tests, under the
+    mimetype ``MIMETYPE``. The values stay numbers (``frame``); ``formats`` only says
+    how to show them.
+
+    Args:
+        frame (pandas.DataFrame): one row per result; its index is shown as the first
+            column(s) (a MultiIndex as several).
+        formats (dict): column -> format spec for display, e.g. ``".3f"``, ``"+.3f"``,
+            ``".1%"``; other columns are shown with ``str``.
+        title (str): a line shown above the table.
+        notes (sequence of str): lines shown under it.
+        missing (str): what an absent value (NaN or None) is shown as.
+        row_formats (dict): (first) index label -> format spec for the numbers of that
+            row, before ``formats``: for tables of quantities of different kinds.
+
+    Attributes:
+        frame (pandas.DataFrame): the values.
+        formats, title, notes, missing, row_formats: as given.
+    """
+
+    MIMETYPE = "application/vnd.dataresource+json"  # the values; no front end draws it
+
+    def __init__(self, frame, formats=None, title="", notes=(), missing="-", row_formats=None):
+        self.frame = frame
+        self.formats = dict(formats or {})
+        self.title = title
+        self.notes = list(notes)
+        self.missing = missing
+        self.row_formats = dict(row_formats or {})
+
+    def _cell(self, value, column, row_label):
+        """One value as shown: missing, by its row's or column's format, or as str."""
+        if _is_missing(value):
+            return self.missing
+        if not _is_number(value):
+            return str(value)
+        spec = self.row_formats.get(row_label, self.formats.get(column))
+        return format(value, spec) if spec else str(value)
+
+    def _columns(self):
+        """(header, formatted cells, numeric?) for the index levels and the columns."""
+        flat = self.frame.reset_index() if self._shows_index() else self.frame
+        labels = [label[0] if isinstance(label, tuple) else label for label in self.frame.index]
+        out = []
+        for name in flat.columns:
+            values = flat[name].tolist()
+            cells = [self._cell(v, name, label) for v, label in zip(values, labels, strict=True)]
+            numeric = all(_is_missing(v) or _is_number(v) for v in values)
+            out.append((str(name), cells, numeric))
+        return out
+
+    def _shows_index(self):
+        return any(name is not None for name in self.frame.index.names)
+
+    def to_text(self):
+        """The table as aligned plain text (title, header, rows, notes)."""
+        columns = self._columns()
+        widths = [max([len(head)] + [len(c) for c in cells]) for head, cells, _ in columns]
+
+        def line(items, numeric):
+            return "  ".join(item.rjust(w) if num else item.ljust(w)
+                             for item, w, num in zip(items, widths, numeric, strict=True))
+
+        numeric = [num for _, _, num in columns]
+        lines = [self.title] if self.title else []
+        lines.append(line([head for head, _, _ in columns], numeric).rstrip())
+        lines.append("  ".join("-" * w for w in widths))
+        for row in zip(*[cells for _, cells, _ in columns], strict=True):
+            lines.append(line(row, numeric).rstrip())
+        return "\n".join(lines + self.notes)
+
+    def __repr__(self):
+        return self.to_text()
+
+    def __str__(self):
+        return self.to_text()
+
+    def _repr_html_(self):
+        from html import escape
+
+        columns = self._columns()
+        align = ["right" if num else "left" for _, _, num in columns]
+        head = "".join(f'<th style="text-align: {a}">{escape(h)}</th>'
+                       for (h, _, _), a in zip(columns, align, strict=True))
+        rows = "".join(
+            "<tr>" + "".join(f'<td style="text-align: {a}">{escape(c)}</td>'
+                             for c, a in zip(row, align, strict=True)) + "</tr>"
+            for row in zip(*[cells for _, cells, _ in columns], strict=True))
+        title = f"<p><b>{escape(self.title)}</b></p>" if self.title else ""
+        notes = "".join(f"<p style=\"margin: 0.2em 0\">{escape(n)}</p>" for n in self.notes)
+        return (f'{title}<table class="dataframe"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{rows}</tbody></table>{notes}")
+
+    def values(self):
+        """The values as plain Python: ``{"columns": [...], "data": [[...], ...]}``.
+
+        Index levels come first; NaN becomes None; numbers are unrounded.
+        """
+        flat = self.frame.reset_index() if self._shows_index() else self.frame
+        data = [[None if _is_missing(v) else v.item() if isinstance(v, np.generic) else v
+                 for v in row] for row in flat.itertuples(index=False, name=None)]
+        return {"columns": [str(c) for c in flat.columns], "data": data}
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {self.MIMETYPE: self.values()}
+
+    def row(self, label):
+        """The values of the row whose (first) index label is ``label``, as a dict."""
+        return self.frame.loc[label].to_dict()
+
+
+def _is_number(value):
+    """True for ints and floats (Python or NumPy), False for bools, strings and the rest."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_missing(value):
+    """True for None and NaN (of any float type), False for everything else."""
+    return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+def summary_table(entries, title=""):
+    """The closing summary: each result with its value and the evidence behind it.
+
+    Args:
+        entries (sequence): ``(quantity, value, evidence)`` triples; ``evidence`` says
+            which measure, interval or test the value rests on ("" when it is a count
+            or a plain estimate).
+        title (str): line above the table.
+
+    Returns:
+        ResultTable: one row per quantity.
+    """
+    frame = pd.DataFrame([{"value": value, "evidence": evidence} for _, value, evidence in entries],
+                         index=pd.Index([q for q, _, _ in entries], name="quantity"))
+    return ResultTable(frame, title=title)

@@ -1,13 +1,22 @@
-"""Execute assignment_3.ipynb on the offline surrogate, twice: it must finish, be sane, repeat."""
+"""Execute assignment_3.ipynb on the offline surrogate, twice: it must finish, be sane, repeat.
 
+And once on a small recording-format file unlike the surrogate, named by ``DATA_FILE``: the
+notebook must run on it and print facts that follow the file.
+"""
+
+import ast
 import json
 import os
 import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
+import template_cells
+
+from ccn_helpers import ResultTable
 
 # Two executions of the whole notebook happen in the first test's fixture (about 2 minutes here).
 pytestmark = pytest.mark.timeout(900)
@@ -16,14 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "assignment_3.ipynb"
 
 
-def execute(out_path, data_dir):
-    """Run the notebook with papermill on the surrogate; return the executed notebook."""
+def execute(out_path, data_dir, parameters=None):
+    """Run the notebook with papermill (on the surrogate unless ``parameters`` say otherwise)."""
     env = {"CCN_DATA_DIR": str(data_dir), "CCN_DATA_SOURCE": "surrogate"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         papermill.execute_notebook(
-            str(NOTEBOOK), str(out_path), parameters={"DATA_SOURCE": "surrogate"},
+            str(NOTEBOOK), str(out_path),
+            parameters={"DATA_SOURCE": "surrogate"} | (parameters or {}),
             cwd=str(ROOT), kernel_name="python3", progress_bar=False,
         )
     finally:
@@ -45,11 +55,30 @@ def printed_text(nb):
     )
 
 
+def table_outputs(cell):
+    """The result tables a code cell displayed (outputs carrying ResultTable's values)."""
+    return [o for o in cell.get("outputs", []) if ResultTable.MIMETYPE in o.get("data", {})]
+
+
+def table_values(nb):
+    """The values (not the layout) of every result table, in order."""
+    return [o["data"][ResultTable.MIMETYPE] for c in nb.cells if c.cell_type == "code"
+            for o in table_outputs(c)]
+
+
+def shown_text(nb):
+    """What a reader sees as text: the printed output and the tables' plain-text form."""
+    return printed_text(nb) + "".join(
+        "".join(o["data"]["text/plain"]) for c in nb.cells if c.cell_type == "code"
+        for o in table_outputs(c))
+
+
 def summary_of(nb):
-    """The ``key = value`` lines printed by the cell tagged 'summary'."""
+    """The summary table of the cell tagged 'summary': quantity -> (value, evidence)."""
     cell = next(c for c in nb.cells if "summary" in c.metadata.get("tags", []))
-    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    return dict(re.findall(r"^(\w+) = (.+)$", text, flags=re.M))
+    (table,) = [o["data"][ResultTable.MIMETYPE] for o in table_outputs(cell)]
+    assert table["columns"] == ["quantity", "value", "evidence"]
+    return {quantity: (value, evidence) for quantity, value, evidence in table["data"]}
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +100,46 @@ def test_notebook_runs_without_error(executions):
 
 
 def test_key_results_exist_and_are_sane(executions):
-    summary = summary_of(executions[0])
+    summary = {k: value for k, (value, _) in summary_of(executions[0]).items()}
     assert summary["data_source"] == "surrogate"
-    assert int(summary["n_neurons"]) == 23589
-    assert 0 < float(summary["reliably_tuned_fraction"]) <= 1
-    assert float(summary["decoder_test_mse_trained"]) < float(summary["decoder_test_mse_untrained"])
-    assert 0 <= float(summary["decoder_test_circ_median_abs_deg"]) < 45
-    assert float(summary["cnn_heldout_accuracy"]) > 0.95
+    assert summary["n_neurons"] == 23589
+    assert 0 < summary["reliably_tuned_fraction"] <= 1
+    assert summary["decoder_test_mse_trained"] < summary["decoder_test_mse_untrained"]
+    assert 0 <= summary["decoder_test_circ_median_abs_deg"] < 45
+    assert summary["cnn_heldout_accuracy"] > 0.95
     for key in ("rsa_pearson_pool", "rsa_pearson_fc", "rsa_spearman_pool", "rsa_spearman_fc"):
-        assert -1 <= float(summary[key]) <= 1
-    assert summary["most_v1_like_layer"] in ("pool", "fc")
+        assert -1 <= summary[key] <= 1
+    for measure in ("pearson", "spearman"):
+        assert summary[f"most_v1_like_layer_{measure}"] in ("pool", "fc", "undecided")
+    for scheme in ("interleaved", "blocked"):
+        assert summary[f"p2_saturation_{scheme}"] in ("floor detected", "no detectable saturation")
+    assert 0 < summary["p2_error_all_neurons_deg"] < summary["p2_threshold_75_single_trial_deg"]
+
+
+def test_summary_verdicts_carry_their_evidence(executions):
+    nb = executions[0]
+    summary = summary_of(nb)
+    interval = r"95% CI \[([-+\d.e]+), ([-+\d.e]+)\], (excludes|includes) ([01])$"
+    verdicts = {k: v for k, v in summary.items()
+                if k.startswith(("most_v1_like_layer_", "p2_saturation_", "p2_oblique_effect"))}
+    assert len(verdicts) == 5
+    for key, (verdict, evidence) in verdicts.items():
+        low, high, says, null = re.search(interval, evidence.split(";")[0]).groups()
+        low, high, null = float(low), float(high), float(null)
+        assert says == ("includes" if low <= null <= high else "excludes"), (key, evidence)
+        undecided = {"most_v1_like_layer_": "undecided", "p2_saturation_":
+                     "no detectable saturation", "p2_oblique_effect": "undecided"}
+        expected = next(v for prefix, v in undecided.items() if key.startswith(prefix))
+        assert (verdict == expected) == (says == "includes"), (key, verdict, evidence)
+    # the layer verdicts restate the paired differences of the 1d table
+    differences = next(t for t in table_values(nb) if t["columns"][0] == "contrast")
+    row = dict(zip(differences["columns"], differences["data"][0], strict=True))
+    assert row["contrast"] == "'pool' vs 'fc' (trained)"
+    for measure in ("Pearson", "Spearman"):
+        expected = {"> 0": "pool", "< 0": "fc", "~ 0": "undecided"}[row[f"{measure} sign"]]
+        verdict, evidence = summary[f"most_v1_like_layer_{measure.lower()}"]
+        assert verdict == expected
+        assert f"pool - fc = {row[f'{measure} d']:+.3f}" in evidence
 
 
 def test_surrogate_is_announced(executions):
@@ -104,6 +163,36 @@ def test_every_data_figure_title_says_surrogate(executions):
 
 def test_re_execution_prints_the_same_numbers(executions):
     assert printed_text(executions[0]) == printed_text(executions[1])
+    first, second = (table_values(nb) for nb in executions)
+    assert len(first) >= 15
+    assert first == second
+
+
+def test_tables_are_shown_as_tables(executions):
+    for c in executions[0].cells:
+        for o in table_outputs(c) if c.cell_type == "code" else []:
+            html, text = o["data"]["text/html"], "".join(o["data"]["text/plain"])
+            assert "<table" in html and "</table>" in html
+            n_rows = len(o["data"][ResultTable.MIMETYPE]["data"])
+            assert html.count("<tr>") == n_rows + 1  # a header and one row per result
+            assert "-  -" in text or "--" in text  # the rule under the aligned header
+
+
+def test_cells_are_short_and_define_no_function():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    template = [t.strip() for t in (template_cells.C1, template_cells.C2)]
+    assert all(t in [src.strip() for src in code] for t in template), "C1/C2 changed"
+    for src in code:
+        if src.strip() in template:
+            continue
+        assert len(src.splitlines()) <= 30, src[:80]
+        tree = ast.parse("\n".join(line for line in src.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+        defined = [type(n).__name__ for n in ast.walk(tree)
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                     ast.Lambda))]
+        assert not defined, (defined, src[:80])
 
 
 def test_committed_notebook_is_executed_in_order():
@@ -113,3 +202,100 @@ def test_committed_notebook_is_executed_in_order():
     assert counts == list(range(1, len(counts) + 1))
     assert not any(o.get("output_type") == "error" for c in nb["cells"]
                    if c["cell_type"] == "code" for o in c.get("outputs", []))
+
+
+# --- DATA_FILE: a recording-format file unlike the surrogate ----------------------------------
+
+USER_NEURONS, USER_BINS = 2000, 240
+# Fewer resamples and splits than the notebook's defaults keep this run short; every analysis
+# still runs on the file.
+USER_RUN_PARAMETERS = {
+    "BONUS_N_SPLITS": 2, "N_BOOT": 200, "N_PERM": 200, "N_SPLITS": 4, "N_RANDOM_NETS": 3,
+    "N_HELDOUT_GRATINGS": 500, "P2_N_SIZES": 6, "P2_N_REPEATS": 3, "P2_N_BOOT": 200,
+}
+
+
+def write_user_recording(path, n_neurons=USER_NEURONS, n_bins=USER_BINS, trials_per_bin=12,
+                         seed=0):
+    """A recording-format file unlike the surrogate, as another lab's recording might be.
+
+    float64; ``n_bins`` bins of 360 / n_bins deg whose stimulus values are the mean
+    direction of their random trials (not integers); single-peaked Gaussian direction
+    tuning (one peak per 360 deg, where the surrogate has two); each neuron z-scored.
+
+    Returns:
+        tuple: the path written and the stimuli (degrees).
+    """
+    rng = np.random.default_rng(seed)
+    trials = rng.uniform(0.0, 360.0, trials_per_bin * n_bins)
+    bins = np.minimum((trials * n_bins / 360.0).astype(int), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    assert counts.min() > 0
+    stimuli = np.bincount(bins, trials, n_bins) / counts
+    preferred = rng.uniform(0.0, 360.0, n_neurons)
+    width = rng.uniform(15.0, 40.0, n_neurons)
+    gain = rng.lognormal(0.0, 0.5, n_neurons)
+    offset = (stimuli[:, None] - preferred + 180.0) % 360.0 - 180.0
+    resp = gain * np.exp(-0.5 * (offset / width) ** 2)
+    resp += rng.standard_normal(resp.shape) / np.sqrt(counts)[:, None]
+    resp = (resp - resp.mean(axis=0)) / resp.std(axis=0)
+    np.savez(path, resp=resp.astype(np.float64), stimuli=stimuli)
+    return path, stimuli
+
+
+@pytest.fixture(scope="module")
+def user_file_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("user")
+    path, stimuli = write_user_recording(folder / "other_lab.npz")
+    out = folder / "assignment_3.ipynb"
+    nb = execute(out, folder / "data", {"DATA_FILE": str(path)} | USER_RUN_PARAMETERS)
+    return nb, stimuli, folder / "data"
+
+
+def test_user_file_runs_without_error_nan_or_download(user_file_run):
+    nb, _, data_dir = user_file_run
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not any(o.output_type == "error" for o in c.get("outputs", [])), c.source[:80]
+    text = shown_text(nb)
+    assert not re.search(r"\bnan\b", text, flags=re.I), re.search(r".*\bnan\b.*", text, re.I)[0]
+    assert "OFFLINE SURROGATE" not in text
+    assert not data_dir.exists() or not any(data_dir.iterdir())  # nothing fetched or simulated
+
+
+def test_user_file_draws_every_figure(user_file_run):
+    nb = user_file_run[0]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            images = sum("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+            assert images == c.source.count("plt.show()"), c.source[:80]
+
+
+def test_user_file_is_named_in_banner_titles_and_summary(user_file_run):
+    nb = user_file_run[0]
+    text = printed_text(nb)
+    assert text.count("Data: user file other_lab.npz (DATA_FILE)") >= 2  # at load, in summary
+    assert "figure titles carry '(user file)'" in text
+    summary = summary_of(nb)
+    assert summary["data_source"][0] == "user"
+    assert summary["data_source"][1].startswith("user file other_lab.npz (DATA_FILE)")
+    assert summary["n_neurons"][0] == USER_NEURONS
+    assert "Summary (user file)" in shown_text(nb)
+
+
+def test_user_file_printed_facts_follow_the_file(user_file_run):
+    nb, stimuli, _ = user_file_run
+    text = shown_text(nb)
+    steps = np.diff(stimuli)
+    assert (f"{USER_NEURONS} neurons x {USER_BINS} stimuli from {stimuli[0]:.4g} to "
+            f"{stimuli[-1]:.4g} deg, steps from {steps.min():.3g} to {steps.max():.3g} deg "
+            f"(median {np.median(steps):.3g})") in text
+    assert "in steps of 0 deg" not in text
+    n_kept = int(np.sum(stimuli <= 180))  # the assignment's view
+    n_train = int(0.6 * n_kept)
+    assert f"training set: {n_train} stimuli, test set: {n_kept - n_train} stimuli" in text
+    assert f"Inside the {n_train} training stimuli" in text
+    assert re.search(rf"population sizes N = \[10, .*, {USER_NEURONS}\]", text)
+    assert f"{len(stimuli)} stimuli (labels mod 180 deg)" in text
+    assert "n_b = 12.77 (ASSUMED" in text  # the recording's trials per bin, said to be assumed
+    assert f"bin width {np.median(steps):.3g} deg" in text
