@@ -5753,11 +5753,13 @@ class ResultTable:
     def values(self):
         """The values as plain Python: ``{"columns": [...], "data": [[...], ...]}``.
 
-        Index levels come first; NaN becomes None; numbers are unrounded.
+        Index levels come first; numbers are unrounded. The result is valid JSON (the
+        notebook stores it): NaN becomes None, and an infinite value the string
+        ``"inf"`` or ``"-inf"``.
         """
         flat = self.frame.reset_index() if self._shows_index() else self.frame
-        data = [[None if _is_missing(v) else v.item() if isinstance(v, np.generic) else v
-                 for v in row] for row in flat.itertuples(index=False, name=None)]
+        data = [[_json_value(v) for v in row]
+                for row in flat.itertuples(index=False, name=None)]
         return {"columns": [str(c) for c in flat.columns], "data": data}
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -5771,6 +5773,17 @@ class ResultTable:
 def _is_number(value):
     """True for ints and floats (Python or NumPy), False for bools, strings and the rest."""
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _json_value(value):
+    """A table value as JSON can hold it: None for NaN, "inf" / "-inf", plain Python numbers."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
 
 
 def _is_missing(value):

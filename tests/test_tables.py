@@ -5,6 +5,8 @@ directly (NumPy, the estimators' own attributes, closed forms); the layout only 
 reader relies on: aligned text, an HTML table, absent values shown as such.
 """
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,6 +54,15 @@ def test_values_are_unformatted_plain_python_with_none_for_missing():
     assert type(values["data"][2][1]) is float and values["data"][2][1] == 0.08512
     assert table._repr_mimebundle_() == {ch.ResultTable.MIMETYPE: values}
     assert table.row("ridge")["chosen"] == "yes"
+
+
+def test_values_are_valid_json_even_with_infinite_numbers():
+    """The notebook stores the values as JSON, which has no NaN or infinity."""
+    frame = pd.DataFrame({"a/b": [np.inf, -np.inf, 2.5, np.nan]}, index=pd.Index(list("wxyz"),
+                                                                                   name="row"))
+    values = ch.ResultTable(frame).values()
+    assert [row[1] for row in values["data"]] == ["inf", "-inf", 2.5, None]
+    json.dumps(values, allow_nan=False)
 
 
 def test_row_formats_and_multiindex():
