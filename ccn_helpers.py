@@ -55,7 +55,7 @@ import pooch
 import requests
 import torch
 from scipy import stats
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from torch import nn, optim
 
 __all__ = [
@@ -2407,18 +2407,19 @@ class TorchMLPDecoder(BaseEstimator):
             z = (x - self.x_mean_) @ self.basis_
         return torch.as_tensor(z, dtype=torch.float32)
 
-    def _optimizer(self, net):
+    def _optimizer(self, parameters):
         params = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
+        parameters = list(parameters)
         if self.optimizer == "sgd":
-            return optim.SGD(net.parameters(), momentum=self.momentum, **params)
+            return optim.SGD(parameters, momentum=self.momentum, **params)
         adam = {"adam": optim.Adam, "adamw": optim.AdamW}[self.optimizer]
         try:  # one fused kernel per step: the same update, about 1.5x faster on the CPU
-            return adam(net.parameters(), fused=True, **params)
+            return adam(parameters, fused=True, **params)
         except (RuntimeError, TypeError):  # a torch or device without the fused kernel
-            return adam(net.parameters(), **params)
+            return adam(parameters, **params)
 
     def _train(self, net, inputs, targets):
-        optimizer = self._optimizer(net)
+        optimizer = self._optimizer(net.parameters())
         schedule = optim.lr_scheduler.StepLR(optimizer, self.lr_step, self.lr_gamma) \
             if self.lr_step else None
         loss_fn = nn.MSELoss()
@@ -2447,23 +2448,82 @@ class TorchMLPDecoder(BaseEstimator):
         if X.ndim != 2 or len(X) != angles.size:
             raise ValueError(f"X must be n x p with one angle per row; got {tuple(X.shape)} "
                              f"and {angles.shape}")
-        targets = angles_to_circle(angles, self.period) if self.target == "circle" \
-            else angles[:, None]
         device = get_device(self.device)
         inputs = self._fit_inputs(X).to(device)
-        targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
+        targets = self._targets(angles, device)
+        with self._small_problem_threads(device), _SeededTorch(self.seed, device):
+            self.net_ = self._network(inputs.shape[1], targets.shape[1]).to(device)
+            self.loss_history_ = self._train(self.net_, inputs, targets)
+        return self
+
+    def _targets(self, angles, device):
+        """Training targets, n x 1 angles (degrees) or n x 2 points on the circle, float32."""
+        targets = angles_to_circle(angles, self.period) if self.target == "circle" \
+            else angles[:, None]
+        return torch.as_tensor(targets, dtype=torch.float32, device=device)
+
+    @contextlib.contextmanager
+    def _small_problem_threads(self, device):
         # A row-space problem is tiny (n x n): on the CPU, one thread avoids the threads'
         # overhead, which costs more than the arithmetic (about 8x here on 2 cores).
         threads = torch.get_num_threads()
         if self.input_space == "rowspace" and device.type == "cpu":
             torch.set_num_threads(1)
         try:
-            with _SeededTorch(self.seed, device):
-                self.net_ = self._network(inputs.shape[1], targets.shape[1]).to(device)
-                self.loss_history_ = self._train(self.net_, inputs, targets)
+            yield
         finally:
             torch.set_num_threads(threads)
-        return self
+
+    def out_of_fold_predictions(self, X, y, folds):
+        """Each fold decoded by this decoder trained on the other folds, all folds at once.
+
+        The K fold networks are trained side by side as one batched network: each
+        starts from the initial weights that ``fit`` would give it, takes the same
+        full-batch updates on its own training rows (rows and row-space coordinates
+        are zero-padded to a common size, which changes no update), and is scored on
+        its held-out rows. One epoch then costs one set of small operations instead of
+        K, about 3 times faster for the row-space network of ``best_decoder_candidates``.
+        Without dropout the predictions equal one ``fit`` per fold (up to float32
+        rounding); with dropout the masks are drawn for all networks at once, so they
+        are equal in distribution. Mini-batches and gradient clipping, whose steps
+        couple the rows or the weights differently, fall back to one fit per fold.
+
+        Args:
+            X (array-like): n x p responses.
+            y (array-like): n angles, degrees.
+            folds (list): held-out index arrays that partition ``range(n)``.
+
+        Returns:
+            ndarray: (n,) out-of-fold decoded angles, degrees.
+        """
+        self._check_params()
+        x, angles = _check_angle_data(X, y)
+        if self.batch_size is not None or self.clip_norm:
+            return _fold_by_fold_predictions(self, x, angles, folds)
+        device = get_device(self.device)
+        members = [clone(self) for _ in folds]
+        trains = [_complement(held_out, angles.size) for held_out in folds]
+        inputs = [m._fit_inputs(x[train]) for m, train in zip(members, trains, strict=True)]
+        targets = [self._targets(angles[train], "cpu") for train in trains]
+        with self._small_problem_threads(device):
+            nets = []
+            for z in inputs:  # each from the seed, as in fit
+                with _SeededTorch(self.seed, device):
+                    nets.append(self._network(z.shape[1], targets[0].shape[1]))
+            stacked = _StackedMLP(nets, self.dropout, device)
+            z = _zero_padded(inputs).to(device)
+            with _SeededTorch(self.seed, device):
+                stacked.train_full_batch(self, z, _zero_padded(targets).to(device),
+                                         _mse_row_weights(targets).to(device))
+            held_out = [m._inputs(x[fold]) for m, fold in zip(members, folds, strict=True)]
+            decoded = stacked.predict(_zero_padded(held_out, z.shape[2]).to(device))
+        predicted = np.full(angles.size, np.nan)
+        for k, fold in enumerate(folds):
+            values = decoded[k, :len(fold)]
+            predicted[fold] = circle_to_angles(values, self.period, self.angle_min) \
+                if self.target == "circle" else values[:, 0]
+        return predicted
+
 
     def predict(self, X):
         """Decoded angles, (n,) degrees (wrapped into the period for ``target="circle"``)."""
@@ -2472,6 +2532,76 @@ class TorchMLPDecoder(BaseEstimator):
         if self.target == "circle":
             return circle_to_angles(out, self.period, self.angle_min)
         return out[:, 0]
+
+
+def _zero_padded(tensors, width=None):
+    """K tensors of n_k x c_k as one K x max n_k x ``width`` tensor (default max c_k), 0-padded."""
+    width = width or max(t.shape[1] for t in tensors)
+    out = torch.zeros(len(tensors), max(len(t) for t in tensors), width, dtype=tensors[0].dtype)
+    for k, t in enumerate(tensors):
+        out[k, :len(t), :t.shape[1]] = t
+    return out
+
+
+def _mse_row_weights(targets):
+    """K x max n_k x 1 weights ``1 / (n_k c)`` (0 on padding) for K targets of n_k x c.
+
+    A sum of squared errors with these weights is the sum of each network's mean
+    squared error, whose gradient is each network's own.
+    """
+    weight = torch.zeros(len(targets), max(len(t) for t in targets), 1)
+    for k, t in enumerate(targets):
+        weight[k, :len(t)] = 1 / t.numel()
+    return weight
+
+
+class _StackedMLP:
+    """K MLPs of the same widths (``TorchMLPDecoder._network``) as one batched network.
+
+    Layer j keeps the K weight matrices as one K x in x out tensor (inputs of the
+    first layer zero-padded to the widest) and applies them with ``torch.baddbmm``.
+    """
+
+    def __init__(self, nets, dropout, device):
+        self.dropout = dropout
+        layers = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
+        widest = max(net_layers[0].in_features for net_layers in layers)
+        self.weights, self.biases = [], []
+        for j, group in enumerate(zip(*layers, strict=True)):
+            rows = widest if j == 0 else group[0].in_features
+            weight = torch.zeros(len(group), rows, group[0].out_features)
+            for k, layer in enumerate(group):
+                weight[k, :layer.in_features] = layer.weight.detach().T
+            bias = torch.stack([layer.bias.detach() for layer in group])[:, None, :]
+            self.weights.append(weight.to(device).requires_grad_())
+            self.biases.append(bias.to(device).requires_grad_())
+
+    def forward(self, z, training):
+        for j, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            z = torch.baddbmm(bias, z, weight)
+            if j < len(self.weights) - 1:
+                z = torch.relu(z)
+                if self.dropout:
+                    z = nn.functional.dropout(z, self.dropout, training)
+        return z
+
+    def train_full_batch(self, decoder, z, targets, weight):
+        """``decoder``'s full-batch training loop, for all K networks at once."""
+        optimizer = decoder._optimizer(self.weights + self.biases)
+        schedule = optim.lr_scheduler.StepLR(optimizer, decoder.lr_step, decoder.lr_gamma) \
+            if decoder.lr_step else None
+        for _ in range(decoder.n_epochs):
+            loss = (weight * (self.forward(z, True) - targets) ** 2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+
+    def predict(self, z):
+        """K x n x c outputs without dropout, float64 ndarray."""
+        with torch.no_grad():
+            return self.forward(z, False).cpu().numpy().astype(np.float64)
 
 
 def student_recipe_decoder(seed=1, device="auto"):
@@ -2613,9 +2743,14 @@ def out_of_fold_predictions(estimator, X, y, folds):
     Returns:
         ndarray: (n,) out-of-fold predictions, degrees.
     """
-    from sklearn.base import clone
-
     x, y = _check_angle_data(X, y)
+    if hasattr(estimator, "out_of_fold_predictions"):  # a faster way to the same predictions
+        return estimator.out_of_fold_predictions(x, y, folds)
+    return _fold_by_fold_predictions(estimator, x, y, folds)
+
+
+def _fold_by_fold_predictions(estimator, x, y, folds):
+    """``out_of_fold_predictions`` with one clone fitted per fold (x: n x p, y: n degrees)."""
     predicted = np.full(y.size, np.nan)
     for held_out in folds:
         train = _complement(held_out, y.size)
@@ -2625,8 +2760,6 @@ def out_of_fold_predictions(estimator, X, y, folds):
 
 def _with_block_width(estimator, block_width):
     """A clone of ``estimator`` whose inner cross-validation (if any) uses ``block_width``."""
-    from sklearn.base import clone
-
     estimator = clone(estimator)
     if block_width is not None and "block_width" in estimator.get_params(deep=False):
         estimator.set_params(block_width=block_width)
@@ -2943,8 +3076,6 @@ def _fit_and_decode_split(decoder, x, y, train, test, keep):
         tuple: the fitted decoder (if ``keep``, else None), the candidate it chose (or
         None), the decoded test angles (degrees) and the fit time (s).
     """
-    from sklearn.base import clone
-
     start = time.perf_counter()
     fitted = clone(decoder).fit(x[train], y[train])
     seconds = time.perf_counter() - start
@@ -3146,7 +3277,6 @@ def block_width_sweep(decoder, X, y, widths=(1, 2, 5, 10, 20), n_splits=10, peri
     Returns:
         dict: width -> ``{"mse": (mean, se), "circ_rmse": (mean, se)}`` over the splits.
     """
-    from sklearn.base import clone
     from tqdm.auto import tqdm
 
     x, y = _check_angle_data(X, y)

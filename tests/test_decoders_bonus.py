@@ -137,6 +137,54 @@ def test_torch_mlp_row_space_keeps_inner_products_and_options_work(split):
         ch.TorchMLPDecoder(optimizer="lbfgs").fit(resp[train], theta[train])
 
 
+def fold_by_fold(estimator, x, y, folds):
+    """Out-of-fold predictions the slow, obvious way: one clone fitted per fold."""
+    predicted = np.full(y.size, np.nan)
+    for held in folds:
+        keep = np.setdiff1d(np.arange(y.size), held)
+        predicted[held] = clone(estimator).fit(x[keep], y[keep]).predict(x[held])
+    return predicted
+
+
+@pytest.mark.parametrize("settings", [
+    # the selection's network: row space (a different width in each fold), AdamW, circle
+    dict(hidden=(32,), target="circle", optimizer="adamw", learning_rate=3e-3,
+         weight_decay=1e-3, input_space="rowspace"),
+    # two hidden layers on the neurons, Adam with L2 and a step schedule, raw angle
+    dict(hidden=(16, 8), target="angle", optimizer="adam", learning_rate=1e-3,
+         weight_decay=1e-2, lr_step=20, input_space="neurons"),
+    dict(hidden=(16,), target="angle", optimizer="sgd", momentum=0.9, learning_rate=1e-5),
+], ids=["rowspace-adamw-circle", "neurons-adam-schedule", "sgd-momentum"])
+def test_batched_fold_networks_match_one_fit_per_fold(split, settings):
+    resp, theta, train, _ = split
+    x, y = resp[train][:60, :120], theta[train][:60]
+    # unequal folds (12 and 13 rows), so rows and row-space widths are padded
+    folds = [np.sort(f) for f in np.array_split(np.random.default_rng(5).permutation(60), 5)][::-1]
+    model = ch.TorchMLPDecoder(n_epochs=60, seed=4, device="cpu", **settings)
+    batched = ch.out_of_fold_predictions(model, x, y, folds)
+    np.testing.assert_allclose(batched, fold_by_fold(model, x, y, folds), atol=2e-3)
+
+
+def test_batched_fold_networks_with_dropout_and_fallbacks(split):
+    resp, theta, train, _ = split
+    x, y = resp[train], theta[train]
+    folds = ch.cv_folds(y, 5, "interleaved", seed=2)
+    dropout = ch.TorchMLPDecoder(hidden=(64,), dropout=0.1, target="circle", optimizer="adamw",
+                                 learning_rate=3e-3, weight_decay=1e-3, n_epochs=150,
+                                 input_space="rowspace", seed=0, device="cpu")
+    # other dropout masks, the same model: about the same out-of-fold error, far below chance
+    errors = [circular_rmse(f(dropout, x, y, folds), y)
+              for f in (ch.out_of_fold_predictions, fold_by_fold)]
+    assert max(errors) < 4 and errors[0] == pytest.approx(errors[1], rel=0.3)
+    np.testing.assert_array_equal(ch.out_of_fold_predictions(dropout, x, y, folds),
+                                  ch.out_of_fold_predictions(dropout, x, y, folds))  # seeded
+    # mini-batches and clipping couple rows or weights: one fit per fold, exactly
+    for option in ({"batch_size": 32}, {"clip_norm": 1.0}):
+        model = clone(dropout).set_params(n_epochs=5, **option)
+        np.testing.assert_array_equal(ch.out_of_fold_predictions(model, x, y, folds),
+                                      fold_by_fold(model, x, y, folds))
+
+
 @pytest.mark.slow
 def test_student_recipe_settings_and_training(split):
     resp, theta, train, test = split
