@@ -101,7 +101,8 @@ def tuned_population(stimuli, n_units, *, period=180.0, n_peaks=1, preferred=Non
         kappa: scalar or (N,) concentration.
         amplitudes: scalar, (K,) or (N, K) peak heights.
         baseline: scalar or (N,) baselines.
-        noise: standard deviation of the independent noise.
+        noise: standard deviation of the independent noise, scalar or (S,) per stimulus
+            (e.g. smaller for a bin that averages more trials).
         jitter: standard deviation of the shared stimulus jitter, degrees.
         seed: seed (or numpy Generator) of the preferences, jitter and noise.
         noise_seed: separate seed of the noise only (the same units, new noise).
@@ -121,15 +122,16 @@ def tuned_population(stimuli, n_units, *, period=180.0, n_peaks=1, preferred=Non
     seen = stimuli + xi
     clean = tuning_curves(seen, preferred, kappa, amplitudes, baseline, period)
     slopes = tuning_slopes(seen, preferred, kappa, amplitudes, period)
+    sigma = np.broadcast_to(np.asarray(noise, dtype=float), stimuli.shape)
     with np.errstate(divide="ignore"):
-        fisher = (slopes**2).sum(axis=1) / noise**2
+        fisher = (slopes**2).sum(axis=1) / sigma**2
     noise_rng = rng if noise_seed is None else np.random.default_rng(noise_seed)
-    resp = clean + noise * noise_rng.standard_normal(clean.shape)
+    resp = clean + sigma[:, None] * noise_rng.standard_normal(clean.shape)
     return Population(resp, clean, stimuli, np.mod(preferred, period), kappa, amplitudes,
                       baseline, xi, fisher, noise, period)
 
 
-def write_recording(path, n_neurons=40, stimuli=None, dtype=np.float32, seed=0):
+def write_recording(path, n_neurons=40, stimuli=None, dtype=np.float32, seed=0, **extra):
     """Write a small recording-format npz (``resp``, ``stimuli``) of a tuned population.
 
     Args:
@@ -138,13 +140,14 @@ def write_recording(path, n_neurons=40, stimuli=None, dtype=np.float32, seed=0):
         stimuli: 1-D stimulus values in degrees (default: integers 0..359).
         dtype: dtype of both arrays.
         seed: seed of the population.
+        **extra: more arrays to store in the file (e.g. a ``surrogate`` marker).
 
     Returns:
         The path written.
     """
     stimuli = np.arange(360.0) if stimuli is None else np.asarray(stimuli, dtype=float)
     resp = tuned_population(stimuli, n_neurons, seed=seed).resp
-    np.savez(path, resp=resp.astype(dtype), stimuli=stimuli.astype(dtype))
+    np.savez(path, resp=resp.astype(dtype), stimuli=stimuli.astype(dtype), **extra)
     return path
 
 

@@ -8,19 +8,16 @@ import numpy as np
 import pytest
 import threadpoolctl
 import torch
+from conftest import tuned_population
 from sklearn.decomposition import PCA
 
 import ccn_helpers as ch
 
 
 def tuned_rows(n_stimuli, n_units, seed=0):
-    """Angles and noisy responses of units with random preferred orientations."""
-    rng = np.random.default_rng(seed)
-    theta = np.sort(rng.uniform(-90, 90, n_stimuli))
-    pref = rng.uniform(-90, 90, n_units)
-    resp = np.cos(np.deg2rad(2 * (theta[:, None] - pref))) + 0.4 * rng.standard_normal(
-        (n_stimuli, n_units))
-    return resp, theta
+    """Responses and angles of ``tuned_population`` at sorted random orientations in -90..90."""
+    theta = np.sort(np.random.default_rng(seed).uniform(-90, 90, n_stimuli))
+    return tuned_population(theta, n_units, noise=0.2, seed=seed).resp, theta
 
 
 @pytest.mark.parametrize("n_units", [3, 12, 30])  # p <= n / 2: the thin-SVD path

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tuned_population
 from scipy import stats
 
 import ccn_helpers as ch
@@ -81,11 +82,9 @@ def test_row_formats_and_multiindex():
 
 
 def decoding_data(n=60, p=40, seed=0):
-    rng = np.random.default_rng(seed)
+    """Responses of ``tuned_population`` at n orientations spread over -90..90, and those."""
     theta = np.linspace(-90, 90, n, endpoint=False) + 0.5
-    pref = rng.uniform(-90, 90, p)
-    resp = np.cos(np.deg2rad(2 * (theta[:, None] - pref))) + 0.3 * rng.standard_normal((n, p))
-    return resp, theta
+    return tuned_population(theta, p, seed=seed).resp, theta
 
 
 def test_decoding_error_table_holds_the_errors():

@@ -5,6 +5,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from conftest import write_recording
 
 from ccn_helpers import (
     RECORDING_BINS,
@@ -17,16 +18,8 @@ from ccn_helpers import (
 )
 
 
-def save(path, n_neurons=12, stimuli=None, **extra):
-    """An .npz of random responses at ``stimuli`` (default 0..359 deg); returns its path."""
-    stimuli = np.arange(360.0) if stimuli is None else np.asarray(stimuli, dtype=float)
-    resp = np.random.default_rng(0).standard_normal((stimuli.size, n_neurons))
-    np.savez(path, resp=resp, stimuli=stimuli, **extra)
-    return path
-
-
 def test_user_file_gets_user_provenance_and_banner(tmp_path, capsys):
-    path = save(tmp_path / "lab.npz")
+    path = write_recording(tmp_path / "lab.npz", n_neurons=12)
     data = use_data_file(path)
     assert isinstance(data, DataFile) and data == str(path)
     assert data.source == "user" and not data.is_surrogate
@@ -41,21 +34,21 @@ def test_user_file_gets_user_provenance_and_banner(tmp_path, capsys):
 
 
 def test_user_file_with_the_recording_md5_is_the_real_recording(tmp_path):
-    path = save(tmp_path / "copy.npz")
+    path = write_recording(tmp_path / "copy.npz")
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
     data = use_data_file(path, expected_md5=md5)
     assert data.source == "real" and data.title_suffix == ""
 
 
 def test_user_file_with_the_surrogate_marker_is_a_surrogate(tmp_path, capsys):
-    path = save(tmp_path / "sim.npz", surrogate=np.array("OFFLINE SURROGATE test"))
+    path = write_recording(tmp_path / "sim.npz", surrogate=np.array("OFFLINE SURROGATE test"))
     data = use_data_file(path)
     assert data.is_surrogate and data.title_suffix == " (surrogate)"
     assert "DATA_FILE names a surrogate file" in capsys.readouterr().out
 
 
 def test_relative_and_home_paths(tmp_path, monkeypatch):
-    save(tmp_path / "lab.npz")
+    write_recording(tmp_path / "lab.npz")
     monkeypatch.chdir(tmp_path)
     assert use_data_file("lab.npz").source == "user"
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -95,7 +88,7 @@ def test_malformed_file_names_the_problem_and_the_fix(tmp_path, write, problem):
      "it has 35 stimuli within 0..180 deg; the decoders need at least 36"),
 ])
 def test_file_that_does_not_suit_the_analyses_is_refused(tmp_path, kwargs, problem):
-    path = save(tmp_path / "odd.npz", **kwargs)
+    path = write_recording(tmp_path / "odd.npz", **kwargs)
     with pytest.raises(ValueError) as err:
         use_data_file(path)
     assert problem in str(err.value) and "DATA_FILE = None" in str(err.value)
@@ -103,7 +96,7 @@ def test_file_that_does_not_suit_the_analyses_is_refused(tmp_path, kwargs, probl
 
 def test_smallest_file_that_suits_the_analyses_is_accepted(tmp_path):
     stimuli = np.r_[np.linspace(0, 180, 36), np.linspace(181, 359, 40)]
-    assert use_data_file(save(tmp_path / "small.npz", 10, stimuli)).source == "user"
+    assert use_data_file(write_recording(tmp_path / "small.npz", 10, stimuli)).source == "user"
 
 
 def test_describe_stimuli_regular_and_irregular():
