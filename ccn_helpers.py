@@ -1330,6 +1330,13 @@ def simulate_stringer(seed=0, n_neurons=23589, n_trials=4598, width_median=14.5,
     well-tuned neurons with two peaks             "most"       71%        > 50%
     ============================================  ===========  =========  ============
 
+    Over seeds 0-7 (``--seeds 8``), seed 0 is the only one that meets every target at
+    once. The RDM correlations, the ridge error, the two-peak share and the log at
+    iterations 10, 40 and 50 hold on (nearly) every seed. The Adam recipes' test MSE is
+    1.2-1.7 times the real one in the median over seeds, and 1.5-2.3 times on seeds 1,
+    4, 5 and 7 (4-5 times in version 1). The log at iteration 20 is bimodal across
+    seeds: six of eight land near half the published loss (0.41-0.6), outside the
+    factor 1.5. The seed was not searched: 0 is the default, as in version 1.
 
     Left out, so not to be read off the surrogate: sparse, non-Gaussian calcium
     noise; shared noise aligned with the tuning (information-limiting correlations):
