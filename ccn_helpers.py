@@ -162,6 +162,7 @@ __all__ = [
     "explained_variance",
     "explained_variance_table",
     "embed",
+    "embed_all",
     "predict",
     # 8c. Part 2: decoding precision against population size
     "cv_folds",
@@ -4905,19 +4906,51 @@ def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
     Returns:
         ndarray: n_stimuli x n_components coordinates.
     """
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    with _single_threaded(user_api=None):
+        return _embedding(resp, method, n_components, seed, perplexity)
+
+
+def embed_all(reps, method="pca", n_components=2, seed=0, perplexity=30.0, n_jobs=1):
+    """``embed`` of several representations, computed ``n_jobs`` at a time in threads.
+
+    Each embedding is the one ``embed`` gives (the same arrays whatever ``n_jobs``);
+    t-SNE's gradient releases the GIL, so two threads take about half the time.
+
+    Args:
+        reps (dict): name -> n_stimuli x n_units responses.
+        method (str): ``"pca"`` or ``"tsne"`` (see ``embed``).
+        n_components (int): dimensions of each embedding.
+        seed (int): random state of t-SNE.
+        perplexity (float): t-SNE's effective number of neighbours.
+        n_jobs (int): embeddings computed at once.
+
+    Returns:
+        dict: name -> n_stimuli x n_components coordinates, in the order of ``reps``.
+    """
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    # the thread limit is taken once, around all threads: nested limits would restore
+    # each other's settings out of order
+    with _single_threaded(user_api=None), ThreadPoolExecutor(max(1, int(n_jobs))) as pool:
+        return dict(zip(reps, pool.map(
+            lambda x: _embedding(x, method, n_components, seed, perplexity), reps.values()),
+            strict=True))
+
+
+def _embedding(resp, method, n_components, seed, perplexity):
+    """``embed`` without its thread limit (the caller sets it)."""
     from sklearn.manifold import TSNE
 
     x = np.asarray(_as_numpy(resp), dtype=np.float64)
     if method == "pca":
         return _principal_components(x, n_components)[0]
-    if method == "tsne":
-        # PCA to 50 dimensions first: t-SNE's neighbourhoods are stable and it runs in seconds.
-        x = _principal_components(x, min(50, *x.shape))[0]
-        tsne = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
-                    init="pca", random_state=seed)
-        with _single_threaded(user_api=None):
-            return tsne.fit_transform(x)
-    raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    # PCA to 50 dimensions first: t-SNE's neighbourhoods are stable and it runs in seconds.
+    x = _principal_components(x, min(50, *x.shape))[0]
+    tsne = TSNE(n_components=n_components, perplexity=min(perplexity, (len(x) - 1) / 3),
+                init="pca", random_state=seed)
+    return tsne.fit_transform(x)
 
 
 def predict(net, data, batch_size=4096):

@@ -164,6 +164,20 @@ def test_embed_is_deterministic_and_shaped():
         ch.embed(resp, "umap")
 
 
+def test_embed_all_gives_each_embedding_of_embed_in_threads():
+    rng = np.random.default_rng(8)
+    reps = {"wide": rng.normal(size=(40, 60)), "narrow": rng.normal(size=(40, 5)),
+            "third": rng.normal(size=(40, 12))}
+    for method in ("pca", "tsne"):
+        alone = {k: ch.embed(x, method, seed=2, perplexity=10.0) for k, x in reps.items()}
+        together = ch.embed_all(reps, method, seed=2, perplexity=10.0, n_jobs=2)
+        assert list(together) == list(reps)
+        for k in reps:
+            np.testing.assert_array_equal(together[k], alone[k])
+    with pytest.raises(ValueError, match="method"):
+        ch.embed_all(reps, "umap")
+
+
 def test_load_recording_returns_all_bins(recording):
     resp, stimuli = ch.load_recording(recording)
     assert resp.shape == (360, 40) and stimuli.shape == (360,)
