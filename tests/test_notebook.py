@@ -234,8 +234,9 @@ def test_cells_are_short_and_define_no_function():
         if src.strip() in template:
             continue
         assert len(src.splitlines()) <= 30, src[:80]
-        tree = ast.parse("\n".join(line for line in src.splitlines()
-                                   if not line.lstrip().startswith(("%", "!"))))
+        # an IPython magic (%pip, !ls) parses as the statement it stands for: a pass
+        tree = ast.parse("\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line)
+                                   for line in src.splitlines()))
         defined = [type(n).__name__ for n in ast.walk(tree)
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                      ast.Lambda))]
