@@ -3017,9 +3017,11 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         period (float): period of orientation, degrees.
         seed (int): seed of the random and blocked splits.
         progress (bool): show progress bars.
-        n_jobs (int): fits run at once, in as many worker processes (joblib); every fit
-            seeds its own randomness, so the result does not depend on n_jobs (only the
-            fit times do). 1: in this process.
+        n_jobs (int): processes that fit: this one takes the fits from the front (the
+            class split's networks first), ``n_jobs - 1`` worker processes from the back,
+            each on one thread. Every fit seeds its own randomness, so the result does
+            not depend on n_jobs (beyond BLAS rounding with another number of threads;
+            only the fit times do). 1: all in this process, with its threads.
         fitted (dict or None): name -> that decoder already fitted on the class split's
             training stimuli (e.g. the 1b network, ``ClassMLPDecoder.from_trained``),
             used there instead of fitting it again (its fit time is then NaN).
@@ -3032,7 +3034,6 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
         ``chosen`` (the candidate a selecting decoder picked, else None); for the class
         split also ``fitted``, each decoder as fitted on its training set.
     """
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     x, y = _check_angle_data(X, y)
@@ -3054,11 +3055,7 @@ def compare_decoders(decoders, X, y, n_random=20, n_blocked=20, block_width=10.0
                  if not (scheme == "class" and name in fitted)]
     arguments = [(decoders[name], x, y, *schemes[scheme][0][k], scheme == "class")
                  for scheme, name, k in jobs]
-    if n_jobs == 1:
-        fits = (_fit_and_decode_split(*a) for a in arguments)
-    else:  # in order, as they finish; the class split (with the largest fits) first
-        fits = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_fit_and_decode_split)(*a) for a in arguments)
+    fits = _shared_with_workers(_fit_and_decode_split, arguments, n_jobs - 1)
     test_class = schemes["class"][0][0][1]
     given = [(("class", name, 0), (model, getattr(model, "best_name_", None),
                                    np.asarray(model.predict(x[test_class]),
@@ -3089,6 +3086,50 @@ def _fit_and_decode_split(decoder, x, y, train, test, keep):
     seconds = time.perf_counter() - start
     predicted = np.asarray(fitted.predict(x[test]), dtype=np.float64).reshape(-1)
     return fitted if keep else None, getattr(fitted, "best_name_", None), predicted, seconds
+
+
+def _shared_with_workers(function, arguments, n_workers):
+    """``function(*a)`` for each tuple ``a`` in ``arguments``, yielded in order.
+
+    This process takes the jobs from the front (the first, the largest in
+    ``compare_decoders``, at once), ``n_workers`` worker processes take them from the
+    back, and they meet where the work is shared out, whatever each job costs; the
+    workers start up (importing the helpers and torch) while this process computes.
+    There every job runs on one BLAS and one torch thread, wherever it runs, so the
+    result does not depend on which process ran it. ``n_workers`` 0: all jobs here,
+    with this process's threads.
+    """
+    from joblib.executor import get_memmapping_executor
+
+    if n_workers < 1 or len(arguments) < 2:
+        yield from (function(*a) for a in arguments)
+        return
+    # large arrays go to the workers as memory maps, once, not pickled with every job
+    executor = get_memmapping_executor(n_workers)
+    futures = {k: executor.submit(_on_one_thread, function, *arguments[k])
+               for k in range(len(arguments) - 1, 0, -1)}  # a worker starts at the back
+    taken = False  # once a worker has a job, it has every job behind it
+    try:
+        for k, a in enumerate(arguments):
+            if k == 0 or not taken and futures[k].cancel():
+                yield _on_one_thread(function, *a)
+            else:
+                taken = True
+                yield futures[k].result()
+    finally:  # on an error or an interrupt, the jobs not started are dropped
+        for future in futures.values():
+            future.cancel()
+
+
+def _on_one_thread(function, *args):
+    """``function(*args)`` with one BLAS thread and one torch thread (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with _single_threaded():
+            return function(*args)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _split_summary(part, name, metric):

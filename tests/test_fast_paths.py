@@ -4,6 +4,9 @@ Each fast path is checked against an independent, slow computation: brute-force 
 NumPy's primal ridge solution, scikit-learn's PCA, separate calls that share nothing.
 """
 
+import os
+import time
+
 import numpy as np
 import pytest
 import threadpoolctl
@@ -138,6 +141,33 @@ def test_decoder_comparison_in_worker_processes_equals_one_process():
                 np.testing.assert_allclose(a, b, atol=1e-9)
     assert two["class"]["fitted"].keys() == set(decoders)
     assert two["class"]["fitted"]["best"].best_name_ == one["class"]["fitted"]["best"].best_name_
+
+
+def job_record(k, flag):
+    """A job of test_jobs_shared_with_a_worker: job 0 waits until a worker has started."""
+    if k == 0:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(flag) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        open(flag, "a").close()
+        time.sleep(0.02)
+    return k, os.getpid(), torch.get_num_threads()
+
+
+def test_jobs_shared_with_a_worker_come_back_in_order_from_both_ends(tmp_path):
+    flag = str(tmp_path / "a worker has started")
+    results = list(ch._shared_with_workers(job_record, [(k, flag) for k in range(40)], 1))
+    assert [r[0] for r in results] == list(range(40))  # in order
+    here = os.getpid()
+    pids = [r[1] for r in results]
+    assert pids[0] == here and pids[-1] != here  # this process from the front, a worker the back
+    meet = pids.index(pids[-1])
+    assert set(pids[:meet]) == {here} and set(pids[meet:]) == {pids[-1]}
+    assert all(r[2] == 1 for r in results)  # one torch thread wherever a job ran
+    threads = torch.get_num_threads()
+    assert list(ch._shared_with_workers(job_record, [(1, flag), (2, flag)], 0)) == [
+        (1, here, threads), (2, here, threads)]  # no workers: here, with this process's threads
 
 
 def test_a_decoder_fitted_already_is_used_on_the_class_split_without_refitting():
