@@ -40,9 +40,9 @@ def execute(out_path, data_dir, parameters=None):
             str(NOTEBOOK), str(out_path),
             parameters={"DATA_SOURCE": "surrogate"} | (parameters or {}),
             cwd=str(ROOT), kernel_name="python3", progress_bar=False,
-            # written once at the end: saving the growing notebook after every cell takes
-            # CPU from the kernel on a 2-core machine (about 10 s of a 75 s run)
+            # as tools/run_notebook.py (make run) executes it
             request_save_on_cell_execute=False, autosave_cell_every=0,
+            shutdown_kernel="immediate",
         )
     finally:
         for k, v in saved.items():
