@@ -2426,10 +2426,14 @@ class TorchMLPDecoder(BaseEstimator):
         except (RuntimeError, TypeError):  # a torch or device without the fused kernel
             return adam(parameters, **params)
 
+    def _schedule(self, optimizer):
+        """The step learning-rate schedule of ``optimizer``, or None without ``lr_step``."""
+        return optim.lr_scheduler.StepLR(optimizer, self.lr_step, self.lr_gamma) \
+            if self.lr_step else None
+
     def _train(self, net, inputs, targets):
         optimizer = self._optimizer(net.parameters())
-        schedule = optim.lr_scheduler.StepLR(optimizer, self.lr_step, self.lr_gamma) \
-            if self.lr_step else None
+        schedule = self._schedule(optimizer)
         loss_fn = nn.MSELoss()
         history = []
         net.train()
@@ -2470,17 +2474,11 @@ class TorchMLPDecoder(BaseEstimator):
             else angles[:, None]
         return torch.as_tensor(targets, dtype=torch.float32, device=device)
 
-    @contextlib.contextmanager
     def _small_problem_threads(self, device):
         # A row-space problem is tiny (n x n): on the CPU, one thread avoids the threads'
         # overhead, which costs more than the arithmetic (about 8x here on 2 cores).
-        threads = torch.get_num_threads()
-        if self.input_space == "rowspace" and device.type == "cpu":
-            torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+        small = self.input_space == "rowspace" and device.type == "cpu"
+        return _torch_threads(1) if small else contextlib.nullcontext()
 
     def out_of_fold_predictions(self, X, y, folds):
         """Each fold decoded by this decoder trained on the other folds, all folds at once.
@@ -2596,8 +2594,7 @@ class _StackedMLP:
     def train_full_batch(self, decoder, z, targets, weight):
         """``decoder``'s full-batch training loop, for all K networks at once."""
         optimizer = decoder._optimizer(self.weights + self.biases)
-        schedule = optim.lr_scheduler.StepLR(optimizer, decoder.lr_step, decoder.lr_gamma) \
-            if decoder.lr_step else None
+        schedule = decoder._schedule(optimizer)
         for _ in range(decoder.n_epochs):
             loss = (weight * (self.forward(z, True) - targets) ** 2).sum()
             optimizer.zero_grad()
@@ -3123,11 +3120,17 @@ def _shared_with_workers(function, arguments, n_workers):
 
 def _on_one_thread(function, *args):
     """``function(*args)`` with one BLAS thread and one torch thread (restored afterwards)."""
+    with _torch_threads(1), _single_threaded():
+        return function(*args)
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """Within the block, torch uses ``n`` intra-op threads (restored afterwards)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
-        with _single_threaded():
-            return function(*args)
+        yield
     finally:
         torch.set_num_threads(threads)
 
@@ -4947,10 +4950,7 @@ def embed(resp, method="pca", n_components=2, seed=0, perplexity=30.0):
     Returns:
         ndarray: n_stimuli x n_components coordinates.
     """
-    if method not in ("pca", "tsne"):
-        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
-    with _single_threaded(user_api=None):
-        return _embedding(resp, method, n_components, seed, perplexity)
+    return embed_all({"": resp}, method, n_components, seed, perplexity)[""]
 
 
 def embed_all(reps, method="pca", n_components=2, seed=0, perplexity=30.0, n_jobs=1):
