@@ -10,7 +10,7 @@ BUILD := build
 # saving the growing notebook after every cell takes CPU from the kernel on a 2-core machine.
 PAPERMILL_SAVE := --no-request-save-on-cell-execute --autosave-cell-every 0
 
-.PHONY: test test-colab run notebook lint venv venv-colab clean mutate
+.PHONY: test test-colab run notebook lint venv venv-colab clean mutate wheel
 
 venv: $(STAMP)
 
@@ -59,6 +59,11 @@ test-colab: $(STAMP_COLAB)
 	  $(BUILD_COLAB)/$(NOTEBOOK) --cwd . --no-progress-bar $(PAPERMILL_SAVE) -p DATA_SOURCE surrogate
 	@echo "make test-colab: the notebook ran in Colab's versions: $(BUILD_COLAB)/$(NOTEBOOK)"
 
+# The helpers' wheel (the package v1_orientation and its face ccn_helpers) into dist/: what the
+# notebook's Colab setup cell installs from BASE_URL, or from an upload next to the notebook.
+wheel: $(STAMP)
+	$(PY) tools/build_wheel.py dist
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -71,7 +76,7 @@ run: $(STAMP)
 	echo "make run: executed in $$(( ($$(date +%s%N) - start + 500000000) / 1000000000 )) s; report: $(BUILD)/assignment_3.html"
 
 # Re-execute the committed notebook in place (execution counts 1..N), after any change to
-# ccn_helpers.py or the notebook, before committing it.
+# the package (v1_orientation/, ccn_helpers.py) or the notebook, before committing it.
 notebook: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=600 $(NOTEBOOK)
@@ -87,4 +92,4 @@ mutate: $(STAMP) $(MUTMUT)
 	$(PY) tools/mutate.py $(MUTATE_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_COLAB) $(BUILD) .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) $(VENV_COLAB) $(BUILD) dist .pytest_cache .ruff_cache mutants

@@ -36,9 +36,19 @@ from sklearn.linear_model import RidgeCV
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-import template_cells  # noqa: E402
+import template_cells
 
-import ccn_helpers as ch  # noqa: E402
+from v1_orientation.course.networks import DeepNetReLU
+from v1_orientation.course.rdm import RDM
+from v1_orientation.course.recording import load_data, split_train_test
+from v1_orientation.course.runtime import set_seed
+from v1_orientation.course.surrogate import (
+    _draw_shared_loadings,
+    _draw_trial_bins,
+    _draw_tuning_parameters,
+    simulate_stringer,
+)
+from v1_orientation.course.training import train_decoder
 
 # Real-recording numbers (shared/reference.md) and the tolerances the tests use.
 PUBLISHED_DECODER_LOG = {10: 12219.761, 20: 1672.732, 30: 548.096, 40: 235.619, 50: 144.001}
@@ -90,12 +100,12 @@ def class_decoder_log(resp, stimuli):
     """
     resp_t = torch.as_tensor(np.asarray(resp), dtype=torch.float32)
     stimuli_t = torch.as_tensor(np.asarray(stimuli), dtype=torch.float32).reshape(-1, 1)
-    resp_train, stimuli_train, _, _ = ch.split_train_test(resp_t, stimuli_t)
-    ch.set_seed(1)
-    net = ch.DeepNetReLU(resp_t.shape[1], 10)
+    resp_train, stimuli_train, _, _ = split_train_test(resp_t, stimuli_t)
+    set_seed(1)
+    net = DeepNetReLU(resp_t.shape[1], 10)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        ch.train_decoder(net, torch.nn.MSELoss(), resp_train, stimuli_train,
+        train_decoder(net, torch.nn.MSELoss(), resp_train, stimuli_train,
                          n_epochs=50, learning_rate=1e-4)
     return {int(i): float(loss) for i, loss in _LOG_LINE.findall(printed.getvalue())}
 
@@ -115,9 +125,9 @@ def template_rdm_correlations(fname):
     with contextlib.redirect_stdout(io.StringIO()):  # C1 prints its training log
         exec(template_cells.C1, namespace)
     exec(template_cells.C2, namespace)
-    v1 = ch.RDM(namespace["resp_v1"])
+    v1 = RDM(namespace["resp_v1"])
     upper = np.triu_indices(v1.shape[0], k=1)
-    return {layer: float(np.corrcoef(v1[upper], ch.RDM(resp)[upper])[0, 1])
+    return {layer: float(np.corrcoef(v1[upper], RDM(resp)[upper])[0, 1])
             for layer, resp in namespace["resp_model"].items()}
 
 
@@ -138,7 +148,7 @@ def ridge_median_error(resp, stimuli):
     """
     resp = np.asarray(resp, dtype=np.float64)
     stimuli = np.asarray(stimuli, dtype=np.float64).reshape(-1)
-    resp_train, stimuli_train, resp_test, stimuli_test = ch.split_train_test(resp, stimuli)
+    resp_train, stimuli_train, resp_test, stimuli_test = split_train_test(resp, stimuli)
     ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(resp_train, stimuli_train)
     return float(np.median(np.abs(ridge.predict(resp_test) - stimuli_test)))
 
@@ -256,11 +266,11 @@ def student_table_mse(resp_181, stimuli_181, n_hidden, weight_decay, n_epochs=30
     """
     x = torch.as_tensor(np.asarray(resp_181), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(stimuli_181), dtype=torch.float32).reshape(-1, 1)
-    x_train, y_train, x_test, y_test = ch.split_train_test(x, y)
+    x_train, y_train, x_test, y_test = split_train_test(x, y)
     with torch.random.fork_rng(devices=[]):
         np.random.seed(1)
         torch.manual_seed(1)
-        net = ch.DeepNetReLU(x.shape[1], n_hidden)
+        net = DeepNetReLU(x.shape[1], n_hidden)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=weight_decay)
         schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=100, gamma=0.5)
         loss_fn = torch.nn.MSELoss()
@@ -298,15 +308,15 @@ def surrogate_fisher_information(seed=0, **params):
         The Cramer-Rao bound of a bin average's error is ``1 / sqrt(fisher * counts)``.
     """
     defaults = {k: v.default for k, v in
-                inspect.signature(ch.simulate_stringer).parameters.items() if k != "seed"}
+                inspect.signature(simulate_stringer).parameters.items() if k != "seed"}
     p = {**defaults, **params}
     trials_rng, tuning_rng, _ = np.random.default_rng(seed).spawn(3)
-    counts, orientation = ch._draw_trial_bins(trials_rng, p["n_trials"])
-    preferred, kappa, ratio, snr = ch._draw_tuning_parameters(
+    counts, orientation = _draw_trial_bins(trials_rng, p["n_trials"])
+    preferred, kappa, ratio, snr = _draw_tuning_parameters(
         tuning_rng, p["n_neurons"], p["width_median"], p["width_spread"],
         p["second_peak_mean"], p["second_peak_concentration"], p["signal_median"],
         p["signal_spread"], p["signal_max"])
-    loadings = ch._draw_shared_loadings(tuning_rng, p["n_neurons"], p["shared_fraction"],
+    loadings = _draw_shared_loadings(tuning_rng, p["n_neurons"], p["shared_fraction"],
                                         p["shared_dims"], p["shared_decay"])
     delta = np.deg2rad(orientation)[:, None] - np.deg2rad(preferred)[None, :]
     first = np.exp(kappa * (np.cos(delta) - 1))
@@ -330,7 +340,7 @@ def generation_seconds(seed=0, repeats=3):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        ch.simulate_stringer(seed=seed)
+        simulate_stringer(seed=seed)
         times.append(time.perf_counter() - start)
     return times[0], min(times)
 
@@ -369,7 +379,7 @@ def calibration_targets(resp, stimuli, recipes=None):
         fname = str(Path(tmp) / "surrogate.npz")
         np.savez(fname, resp=resp, stimuli=stimuli)
         correlations = template_rdm_correlations(fname)
-        resp_181, stimuli_181 = ch.load_data(fname)
+        resp_181, stimuli_181 = load_data(fname)
     for layer, real in REAL_RDM_CORRELATIONS.items():
         add(f"RDM correlation, V1 vs '{layer}'", f"{real:.3f}", correlations[layer],
             correlations[layer] / real, f"+/- {RDM_TOLERANCE}",
@@ -416,7 +426,7 @@ def print_calibration(seed, recipes=None):
     print("SURROGATE (a simulation) vs the real recording's published numbers\n")
     print(f"{'target':<44} {'real':>7} {'surrogate':>10} {'ratio':>6} {'tolerance':>10} "
           f"{'':>7}  note")
-    targets = calibration_targets(*ch.simulate_stringer(seed=seed), recipes=recipes)
+    targets = calibration_targets(*simulate_stringer(seed=seed), recipes=recipes)
     for t in targets:
         ratio = "" if t["ratio"] is None else f"{t['ratio']:.2f}"
         print(f"{t['target']:<44} {t['real']:>7} {_format_value(t['value']):>10} {ratio:>6} "
@@ -429,7 +439,7 @@ def print_calibration(seed, recipes=None):
 
 def print_seed_spread(n_seeds, recipes=None):
     """Print, for every target, its median ratio (or value) over seeds 0..n_seeds-1."""
-    per_seed = [calibration_targets(*ch.simulate_stringer(seed=seed), recipes=recipes)
+    per_seed = [calibration_targets(*simulate_stringer(seed=seed), recipes=recipes)
                 for seed in range(n_seeds)]
     print(f"\nSpread over surrogate seeds 0..{n_seeds - 1}: median of surrogate / real (or of "
           "the value where the real one is not a number), range, and seeds meeting the "

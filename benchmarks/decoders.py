@@ -27,9 +27,20 @@ from pathlib import Path
 
 import torch
 
+from v1_orientation.course.download import fetch_data
+from v1_orientation.course.recording import load_data
+from v1_orientation.course.runtime import get_device
+from v1_orientation.solution.comparison import (
+    block_width_sweep,
+    compare_decoders,
+    format_block_width_sweeps,
+    format_decoder_comparison,
+)
+from v1_orientation.solution.ridge import PopulationVectorDecoder
+from v1_orientation.solution.selection import best_decoder_candidates, standard_decoders
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import ccn_helpers as ch  # noqa: E402
 
 BEST, CLASS, STUDENT = "best (nested CV)", "class recipe", "student recipe"
 TARGETS = {CLASS: 0.01, STUDENT: 0.05}  # best's MSE at most this fraction of each recipe's
@@ -48,32 +59,32 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    fname = ch.fetch_data(args.source, data_dir=args.data_dir)
-    resp, ori = ch.load_data(fname)
-    device = ch.get_device(args.device)
+    fname = fetch_data(args.source, data_dir=args.data_dir)
+    resp, ori = load_data(fname)
+    device = get_device(args.device)
     print(f"data: {fname.description}\n{resp.shape[0]} stimuli x {resp.shape[1]} neurons; "
           f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads\n")
 
-    decoders = ch.standard_decoders(seed=args.seed, device=str(device))
-    candidates = dict(ch.best_decoder_candidates(seed=args.seed, device=str(device)))
-    decoders["population vector"] = ch.PopulationVectorDecoder()
+    decoders = standard_decoders(seed=args.seed, device=str(device))
+    candidates = dict(best_decoder_candidates(seed=args.seed, device=str(device)))
+    decoders["population vector"] = PopulationVectorDecoder()
     decoders["circular ridge + boundary hedge"] = candidates["circular ridge + boundary hedge"]
     decoders["MLP on the circle (row space)"] = candidates["MLP on the circle (128 units, dropout)"]
 
     start = time.perf_counter()
-    result = ch.compare_decoders(decoders, resp, ori, n_random=args.n_splits,
+    result = compare_decoders(decoders, resp, ori, n_random=args.n_splits,
                                  n_blocked=args.n_blocked, block_width=args.block_width,
                                  seed=args.seed)
     print(f"\n{fname.title_suffix.strip() or 'real recording'}: test errors "
           f"({time.perf_counter() - start:.0f} s)\n")
-    print(ch.format_decoder_comparison(result, BEST, (CLASS, STUDENT)))
+    print(format_decoder_comparison(result, BEST, (CLASS, STUDENT)))
 
     print(f"\nError against the width of the held-out blocks ({args.sweep_splits} splits each; "
           "width 1 = random split)")
-    sweeps = {name: ch.block_width_sweep(decoders[name], resp, ori, n_splits=args.sweep_splits,
+    sweeps = {name: block_width_sweep(decoders[name], resp, ori, n_splits=args.sweep_splits,
                                          seed=args.seed, progress=True)
               for name in ("circular ridge", BEST)}
-    print(ch.format_block_width_sweeps(sweeps))
+    print(format_block_width_sweeps(sweeps))
 
     cls = result["class"]
     best_mse = cls["errors"][BEST][0]["mse"]

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from v1_orientation.course.stimuli import grating, gratings
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ccn_helpers import grating, gratings  # noqa: E402
 
 
 def best_time(fn, repeats=7):

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from v1_orientation.course.rdm import RDM
+from v1_orientation.solution.rsa_inference import (
+    rdm_permutation_null,
+    resampled_rdm_similarity,
+    split_half_noise_ceiling,
+)
+from v1_orientation.solution.stats import bootstrap_counts
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import ccn_helpers as ch  # noqa: E402
 
 
 def timed(fn):
@@ -38,33 +45,33 @@ def main():
     rng = np.random.default_rng(0)
     theta = np.arange(-90.0, 91.0)
     reference = tuned_population(rng, 23589, 1.0, theta)
-    rdm_ref = ch.RDM(reference)
-    models = [ch.RDM(tuned_population(rng, 300, noise, theta)) for noise in
+    rdm_ref = RDM(reference)
+    models = [RDM(tuned_population(rng, 300, noise, theta)) for noise in
               (0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0)]
 
     print(f"{len(theta)} stimuli, {len(models)} model RDMs, reference from {reference.shape[1]} "
           "units")
     print(f"{'step':<40} {'pearson (s)':>12} {'spearman (s)':>13}")
     for label, fn in [
-        ("bootstrap, 1000 resamples", lambda m: ch.resampled_rdm_similarity(
-            rdm_ref, models, ch.bootstrap_counts(len(theta), 1000), m)),
-        ("permutation null, 1000 permutations", lambda m: ch.rdm_permutation_null(
+        ("bootstrap, 1000 resamples", lambda m: resampled_rdm_similarity(
+            rdm_ref, models, bootstrap_counts(len(theta), 1000), m)),
+        ("permutation null, 1000 permutations", lambda m: rdm_permutation_null(
             rdm_ref, models, m, 1000)),
-        ("noise ceiling, 10 split halves", lambda m: ch.split_half_noise_ceiling(
+        ("noise ceiling, 10 split halves", lambda m: split_half_noise_ceiling(
             reference, 10, methods=(m,))),
     ]:
         times = [timed(lambda m=m, f=fn: f(m))[1] for m in ("pearson", "spearman")]
         print(f"{label:<40} {times[0]:>12.2f} {times[1]:>13.2f}")
 
     n_boot = 100
-    counts = ch.bootstrap_counts(len(theta), n_boot, seed=1)
+    counts = bootstrap_counts(len(theta), n_boot, seed=1)
     print(f"\nThe same {n_boot} resamples through rsatoolbox (duplicated stimuli's pairs "
           "dropped as NaN)")
     print(f"{'method':<10} {'ours (s)':>9} {'rsatoolbox (s)':>15} {'max |difference|':>17}")
     rdms_ref = RDMs(rdm_ref[None])
     rdms_models = RDMs(np.stack(models))
     for ours_name, theirs_name in (("pearson", "corr"), ("spearman", "spearman")):
-        ours, t_ours = timed(lambda o=ours_name: ch.resampled_rdm_similarity(
+        ours, t_ours = timed(lambda o=ours_name: resampled_rdm_similarity(
             rdm_ref, models, counts, o))
 
         def with_rsatoolbox(method=theirs_name):

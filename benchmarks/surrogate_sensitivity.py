@@ -30,9 +30,11 @@ import numpy as np
 from sklearn.linear_model import RidgeCV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import calibration as cal  # noqa: E402
+import calibration as cal
 
-import ccn_helpers as ch  # noqa: E402
+from v1_orientation.course.rdm import RDM
+from v1_orientation.course.recording import load_data, split_train_test
+from v1_orientation.course.surrogate import simulate_stringer
 
 # One-at-a-time variations around the defaults (name, keyword arguments).
 VARIATIONS = [
@@ -60,7 +62,7 @@ def ridge_test_mse(resp_181, stimuli_181):
     """Ridge (penalty by leave-one-out) test MSE and seam share on the class split."""
     x = np.asarray(resp_181, dtype=np.float64)
     y = np.asarray(stimuli_181, dtype=np.float64).reshape(-1)
-    x_train, y_train, x_test, y_test = ch.split_train_test(x, y)
+    x_train, y_train, x_test, y_test = split_train_test(x, y)
     squared = (RidgeCV(alphas=cal.RIDGE_ALPHAS).fit(x_train, y_train).predict(x_test)
                - y_test) ** 2
     seam = np.abs(y_test) >= 90 - cal.SEAM_DEG
@@ -83,20 +85,20 @@ def template_model_rdms(fname):
         with contextlib.redirect_stdout(io.StringIO()):  # C1 prints its training log
             exec(cal.template_cells.C1, namespace)
         exec(cal.template_cells.C2, namespace)
-        _MODEL_RDMS.update({k: ch.RDM(v) for k, v in namespace["resp_model"].items()})
+        _MODEL_RDMS.update({k: RDM(v) for k, v in namespace["resp_model"].items()})
     return _MODEL_RDMS
 
 
 def measure(seed, **kwargs):
     """Every cheap target on one surrogate: a dict of numbers."""
-    resp, stimuli = ch.simulate_stringer(seed=seed, **kwargs)
+    resp, stimuli = simulate_stringer(seed=seed, **kwargs)
     log = cal.class_decoder_log(resp, stimuli)
     out = {f"log{i}": log[i] / p for i, p in cal.PUBLISHED_DECODER_LOG.items()}
     with tempfile.TemporaryDirectory() as tmp:
         fname = str(Path(tmp) / "surrogate.npz")
         np.savez(fname, resp=resp, stimuli=stimuli)
-        resp_181, stimuli_181 = ch.load_data(fname)
-        v1 = ch.RDM(resp_181)
+        resp_181, stimuli_181 = load_data(fname)
+        v1 = RDM(resp_181)
         upper = np.triu_indices(v1.shape[0], k=1)
         correlations = {layer: float(np.corrcoef(v1[upper], rdm[upper])[0, 1])
                         for layer, rdm in template_model_rdms(fname).items()}

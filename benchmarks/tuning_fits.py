@@ -19,8 +19,13 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import curve_fit
 
+from v1_orientation.course.download import fetch_data
+from v1_orientation.course.provenance import data_provenance
+from v1_orientation.course.recording import load_recording
+from v1_orientation.solution.circular import orientation_difference
+from v1_orientation.solution.von_mises import fit_von_mises, von_mises_cv_r2, von_mises_cv_threshold
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import ccn_helpers as ch  # noqa: E402
 
 
 def timed(fn):
@@ -30,17 +35,17 @@ def timed(fn):
 
 
 def recording_table(path):
-    resp, stimuli = ch.load_recording(path)
+    resp, stimuli = load_recording(path)
     print(f"Fitting {resp.shape[1]} neurons x {resp.shape[0]} bins: "
-          f"{ch.data_provenance(path).description}")
+          f"{data_provenance(path).description}")
     print(f"{'stage':<38} {'time (s)':>9} {'median R2':>10}")
     for n_iter in (0, 1, 3, 6):
-        fit, seconds = timed(lambda n=n_iter: ch.fit_von_mises(resp, stimuli, n_iter=n))
+        fit, seconds = timed(lambda n=n_iter: fit_von_mises(resp, stimuli, n_iter=n))
         print(f"{f'fit, {n_iter} Levenberg-Marquardt steps':<38} {seconds:>9.2f} "
               f"{np.nanmedian(fit.r2):>10.3f}")
-    cv, seconds = timed(lambda: ch.von_mises_cv_r2(resp, stimuli))
+    cv, seconds = timed(lambda: von_mises_cv_r2(resp, stimuli))
     print(f"{'held-out R2 (even -> odd bins)':<38} {seconds:>9.2f} {np.nanmedian(cv):>10.3f}")
-    threshold, seconds = timed(lambda: ch.von_mises_cv_threshold(resp, stimuli))
+    threshold, seconds = timed(lambda: von_mises_cv_threshold(resp, stimuli))
     print(f"{'chance level (1 shuffle)':<38} {seconds:>9.2f} {threshold:>10.3f}")
 
 
@@ -69,8 +74,8 @@ def synthetic_table():
     for noise in (0.1, 0.3, 1.0):
         theta, resp, mu, hwhm, ratio, kappa, a1, b = synthetic(2000, noise, seed=0)
         for n_iter in (0, 3):
-            fit = ch.fit_von_mises(resp, theta, n_iter=n_iter)
-            pref = np.abs(ch.orientation_difference(fit.preferred, mu, 360))
+            fit = fit_von_mises(resp, theta, n_iter=n_iter)
+            pref = np.abs(orientation_difference(fit.preferred, mu, 360))
             width = np.abs(fit.hwhm / hwhm - 1)
             peak = np.abs(fit.peak_ratio - ratio)
             excess = []
@@ -97,7 +102,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="recording file (default: the surrogate)")
     args = parser.parse_args()
-    path = args.data or ch.fetch_data("surrogate", data_dir=Path(__file__).resolve().parents[1]
+    path = args.data or fetch_data("surrogate", data_dir=Path(__file__).resolve().parents[1]
                                       / "data")
     recording_table(path)
     synthetic_table()

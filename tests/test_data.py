@@ -6,7 +6,7 @@ import template_oracle as oracle
 import torch
 from conftest import write_recording
 
-import ccn_helpers as ch
+from v1_orientation.course.recording import get_data, load_data, split_train_test
 
 BIN_WIDTHS = [1, 0.5, 1.5, 2, 3, 5, 7.5, 10, 45]
 
@@ -22,7 +22,7 @@ def test_load_data_equals_template_for_every_bin_width(tmp_path, dtype, stimuli_
     }[stimuli_kind]
     path = write_recording(tmp_path / "r.npz", n_neurons=17, stimuli=stimuli, dtype=dtype)
     for bin_width in BIN_WIDTHS:
-        resp, ori = ch.load_data(path, bin_width)
+        resp, ori = load_data(path, bin_width)
         resp_ref, ori_ref = oracle.load_data(str(path), bin_width)
         assert torch.equal(resp, resp_ref), bin_width
         assert torch.equal(ori, ori_ref), bin_width
@@ -31,7 +31,7 @@ def test_load_data_equals_template_for_every_bin_width(tmp_path, dtype, stimuli_
 
 
 def test_load_data_keeps_0_to_180_and_centres_on_vertical(recording):
-    resp, ori = ch.load_data(recording)
+    resp, ori = load_data(recording)
     assert resp.shape == (181, 40)
     assert ori[0, 0] == -90 and ori[-1, 0] == 90
     assert torch.all(torch.diff(ori[:, 0]) == 1)
@@ -39,14 +39,14 @@ def test_load_data_keeps_0_to_180_and_centres_on_vertical(recording):
 
 def test_load_data_accepts_pathlike(tmp_path):
     path = write_recording(tmp_path / "r.npz")
-    resp, _ = ch.load_data(path)  # a pathlib.Path
+    resp, _ = load_data(path)  # a pathlib.Path
     assert resp.shape[0] == 181
 
 
 def test_missing_file_names_path_and_fetch_data(tmp_path):
     missing = tmp_path / "nope.npz"
     with pytest.raises(FileNotFoundError, match="nope.npz") as err:
-        ch.load_data(missing)
+        load_data(missing)
     assert "fetch_data" in str(err.value)
 
 
@@ -54,14 +54,14 @@ def test_missing_keys_are_named(tmp_path):
     path = tmp_path / "r.npz"
     np.savez(path, responses=np.zeros((3, 2)), stimuli=np.arange(3.0))
     with pytest.raises(ValueError, match=r"\['resp'\].*'responses', 'stimuli'"):
-        ch.load_data(path)
+        load_data(path)
 
 
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "r.npz"
     np.savez(path, resp=np.array([{"a": 1}], dtype=object), stimuli=np.arange(1.0))
     with pytest.raises(ValueError, match="pickle"):
-        ch.load_data(path)
+        load_data(path)
 
 
 def test_truncated_download_is_reported(tmp_path):
@@ -70,14 +70,14 @@ def test_truncated_download_is_reported(tmp_path):
     path = tmp_path / "truncated.npz"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="truncated"):
-        ch.load_data(path)
+        load_data(path)
 
 
 def test_a_text_file_is_not_an_npz(tmp_path):
     path = tmp_path / "page.npz"
     path.write_text("<html>Too Many Requests</html>")
     with pytest.raises(ValueError, match="not a readable .npz"):
-        ch.load_data(path)
+        load_data(path)
 
 
 @pytest.mark.parametrize(
@@ -94,13 +94,13 @@ def test_inconsistent_arrays_are_reported(tmp_path, resp, stimuli, message):
     path = tmp_path / "r.npz"
     np.savez(path, resp=resp, stimuli=stimuli)
     with pytest.raises(ValueError, match=message):
-        ch.load_data(path)
+        load_data(path)
 
 
 @pytest.mark.parametrize("bin_width", [0, -1, float("nan")])
 def test_non_positive_bin_width(recording, bin_width):
     with pytest.raises(ValueError, match="bin_width must be a positive"):
-        ch.load_data(recording, bin_width)
+        load_data(recording, bin_width)
 
 
 def class_split(resp, stimuli):
@@ -119,7 +119,7 @@ def class_split(resp, stimuli):
 def test_split_reproduces_the_class_split(n_stimuli):
     resp = torch.randn(n_stimuli, 5)
     stimuli = torch.arange(n_stimuli, dtype=torch.float32).unsqueeze(1)
-    ours = ch.split_train_test(resp, stimuli)
+    ours = split_train_test(resp, stimuli)
     theirs = class_split(resp, stimuli)
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
@@ -128,7 +128,7 @@ def test_split_reproduces_the_class_split(n_stimuli):
 def test_split_sizes_on_the_assignment_data():
     resp = torch.randn(181, 3)
     stimuli = torch.arange(181.0).unsqueeze(1)
-    r_train, s_train, r_test, s_test = ch.split_train_test(resp, stimuli)
+    r_train, s_train, r_test, s_test = split_train_test(resp, stimuli)
     assert (len(r_train), len(r_test)) == (108, 73)
     together = torch.cat([s_train, s_test]).flatten().sort().values
     assert torch.equal(together, stimuli.flatten())
@@ -138,26 +138,26 @@ def test_split_leaves_global_random_state_alone():
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    ch.split_train_test(torch.zeros(10, 2), torch.zeros(10, 1))
+    split_train_test(torch.zeros(10, 2), torch.zeros(10, 1))
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_split_works_on_numpy_and_checks_lengths():
     resp = np.arange(20.0).reshape(10, 2)
-    r_train, s_train, r_test, s_test = ch.split_train_test(resp, np.arange(10.0))
+    r_train, s_train, r_test, s_test = split_train_test(resp, np.arange(10.0))
     assert r_train.shape == (6, 2) and isinstance(r_train, np.ndarray)
     assert np.array_equal(r_train[:, 0] / 2, s_train)
     with pytest.raises(ValueError, match="must match"):
-        ch.split_train_test(resp, np.arange(9.0))
+        split_train_test(resp, np.arange(9.0))
     with pytest.raises(ValueError, match="train_frac"):
-        ch.split_train_test(resp, np.arange(10.0), train_frac=1.0)
+        split_train_test(resp, np.arange(10.0), train_frac=1.0)
 
 
 def test_get_data_draws_like_the_class():
     data = torch.arange(50.0).reshape(25, 2)
     labels = torch.arange(25.0).unsqueeze(1)
     np.random.seed(3)
-    r, ori = ch.get_data(4, data, labels)
+    r, ori = get_data(4, data, labels)
     np.random.seed(3)
     istim = np.random.choice(25, 4)
     assert torch.equal(r, data[istim]) and torch.equal(ori, labels[istim])

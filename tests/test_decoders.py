@@ -6,20 +6,25 @@ import torch
 from conftest import tuned_population
 from sklearn.base import clone
 
-import ccn_helpers as ch
+from v1_orientation.solution.circular import (
+    angles_to_circle,
+    circle_to_angles,
+    orientation_difference,
+)
+from v1_orientation.solution.ridge import AngleRidge, CircularRidge, PopulationVectorDecoder
 
 
 @pytest.mark.parametrize("period, angle_min", [(180.0, -90.0), (360.0, 0.0), (180.0, 0.0),
                                                (180.0, -45.0)])
 def test_circular_mapping_round_trips_every_angle(period, angle_min):
     theta = np.arange(angle_min, angle_min + period, 0.25)
-    back = ch.circle_to_angles(ch.angles_to_circle(theta, period), period, angle_min)
+    back = circle_to_angles(angles_to_circle(theta, period), period, angle_min)
     np.testing.assert_allclose(back, theta, atol=1e-9)
     # an angle one period away lands on the same point
-    np.testing.assert_allclose(ch.angles_to_circle(theta + period, period),
-                               ch.angles_to_circle(theta, period), atol=1e-12)
+    np.testing.assert_allclose(angles_to_circle(theta + period, period),
+                               angles_to_circle(theta, period), atol=1e-12)
     # output range is [angle_min, angle_min + period)
-    wrapped = ch.circle_to_angles(ch.angles_to_circle([angle_min + period], period), period,
+    wrapped = circle_to_angles(angles_to_circle([angle_min + period], period), period,
                                   angle_min)
     np.testing.assert_allclose(wrapped, [angle_min], atol=1e-9)
 
@@ -30,8 +35,8 @@ def test_circular_ridge_recovers_orientation_on_a_tuned_population():
     rng = np.random.default_rng(1)
     idx = rng.permutation(len(theta))
     train, test = idx[:108], idx[108:]
-    model = ch.CircularRidge().fit(resp[train], theta[train])
-    err = ch.orientation_difference(model.predict(resp[test]), theta[test])
+    model = CircularRidge().fit(resp[train], theta[train])
+    err = orientation_difference(model.predict(resp[test]), theta[test])
     assert np.sqrt(np.mean(err**2)) < 3.0  # degrees; stimuli 1 deg apart, 300 noisy neurons
     assert np.all(model.predict(resp[test]) >= -90) and np.all(model.predict(resp[test]) < 90)
 
@@ -40,19 +45,19 @@ def test_circular_ridge_leave_one_out_is_exact():
     theta = np.linspace(-90, 90, 40)
     resp = tuned_population(theta, 60, noise=0.5).resp
     alpha = 10.0
-    model = ch.CircularRidge(alphas=[alpha]).fit(resp, theta)
+    model = CircularRidge(alphas=[alpha]).fit(resp, theta)
     # brute force: refit without each stimulus (ridge with intercept via centring)
     errors = []
     for i in range(len(theta)):
         keep = np.arange(len(theta)) != i
         x, y = resp[keep], theta[keep]
         xm = x.mean(0)
-        t = ch.angles_to_circle(y)
+        t = angles_to_circle(y)
         tm = t.mean(0)
         xc = x - xm
         w = xc.T @ np.linalg.solve(xc @ xc.T + alpha * np.eye(len(x)), t - tm)
-        pred = ch.circle_to_angles(((resp[i] - xm) @ w + tm)[None])
-        errors.append(ch.orientation_difference(pred, theta[i])[0])
+        pred = circle_to_angles(((resp[i] - xm) @ w + tm)[None])
+        errors.append(orientation_difference(pred, theta[i])[0])
     assert model.cv_errors_[0] == pytest.approx(np.mean(np.square(errors)), rel=1e-8)
 
 
@@ -60,9 +65,9 @@ def test_circular_ridge_predicts_the_primal_ridge_solution():
     theta = np.linspace(-90, 90, 30)
     resp = tuned_population(theta, 20, noise=0.3).resp
     alpha = 3.0
-    model = ch.CircularRidge(alphas=[alpha]).fit(resp, theta)
+    model = CircularRidge(alphas=[alpha]).fit(resp, theta)
     xc = resp - resp.mean(0)
-    t = ch.angles_to_circle(theta)
+    t = angles_to_circle(theta)
     w = np.linalg.solve(xc.T @ xc + alpha * np.eye(20), xc.T @ (t - t.mean(0)))
     np.testing.assert_allclose(model.coef_, w, atol=1e-8)
 
@@ -74,7 +79,7 @@ def test_circular_ridge_predicts_around_a_non_zero_mean_angle():
     resp = tuned_population(theta, 40, noise=0.3).resp
     train, test = np.arange(0, 61, 2), np.arange(1, 61, 2)
     alpha = 2.0
-    model = ch.CircularRidge(alphas=[alpha]).fit(resp[train], theta[train])
+    model = CircularRidge(alphas=[alpha]).fit(resp[train], theta[train])
     # reference: primal ridge with an unpenalised intercept, decoded with arctan2
     x, phase = resp[train], np.deg2rad(2 * theta[train])
     targets = np.c_[np.cos(phase), np.sin(phase)]
@@ -84,12 +89,12 @@ def test_circular_ridge_predicts_around_a_non_zero_mean_angle():
     points = (resp[test] - x.mean(axis=0)) @ w + targets.mean(axis=0)
     expected = np.rad2deg(np.arctan2(points[:, 1], points[:, 0])) / 2
     got = model.predict(resp[test])
-    np.testing.assert_allclose(ch.orientation_difference(got, expected), 0, atol=1e-8)
-    assert np.sqrt(np.mean(ch.orientation_difference(got, theta[test]) ** 2)) < 5
+    np.testing.assert_allclose(orientation_difference(got, expected), 0, atol=1e-8)
+    assert np.sqrt(np.mean(orientation_difference(got, theta[test]) ** 2)) < 5
 
 
 def test_circular_ridge_is_a_scikit_learn_estimator():
-    model = ch.CircularRidge(alphas=[1.0, 10.0], period=360.0, angle_min=0.0)
+    model = CircularRidge(alphas=[1.0, 10.0], period=360.0, angle_min=0.0)
     copy = clone(model)
     assert copy.get_params()["period"] == 360.0 and copy.alphas == [1.0, 10.0]
     with pytest.raises(ValueError, match="one angle per row"):
@@ -101,18 +106,18 @@ def test_population_vector_with_unequal_baselines_and_directions():
     theta = np.linspace(-90, 90, 121, endpoint=False)
     rng = np.random.default_rng(3)
     resp = tuned_population(theta, 200, noise=0.1, baseline=rng.uniform(0, 5, 200)).resp
-    model = ch.PopulationVectorDecoder().fit(resp[::2], theta[::2])
-    err = ch.orientation_difference(model.predict(resp[1::2]), theta[1::2])
+    model = PopulationVectorDecoder().fit(resp[::2], theta[::2])
+    err = orientation_difference(model.predict(resp[1::2]), theta[1::2])
     assert np.sqrt(np.mean(err**2)) < 3 and abs(np.mean(err)) < 0.5
     # directions: period 360, answers in [0, 360)
     theta = np.arange(0.0, 360.0, 2.0)
     resp = tuned_population(theta, 200, period=360, noise=0.1).resp
-    model = ch.PopulationVectorDecoder(period=360, angle_min=0).fit(resp[::2], theta[::2])
+    model = PopulationVectorDecoder(period=360, angle_min=0).fit(resp[::2], theta[::2])
     decoded = model.predict(resp[1::2])
     assert np.all((decoded >= 0) & (decoded < 360))
-    err = ch.orientation_difference(decoded, theta[1::2], period=360)
+    err = orientation_difference(decoded, theta[1::2], period=360)
     assert np.sqrt(np.mean(err**2)) < 8  # uneven preferences bias it; chance is 104 deg
-    assert ch.PopulationVectorDecoder().get_params() == {"period": 180.0, "angle_min": -90.0}
+    assert PopulationVectorDecoder().get_params() == {"period": 180.0, "angle_min": -90.0}
 
 
 def test_circular_ridge_decodes_directions_with_its_own_period_and_range():
@@ -120,12 +125,12 @@ def test_circular_ridge_decodes_directions_with_its_own_period_and_range():
     resp = tuned_population(theta, 80, period=360, noise=0.2).resp
     train, test = np.arange(0, 120, 2), np.arange(1, 120, 2)
     alphas = [0.1, 10.0]
-    model = ch.CircularRidge(alphas=alphas, period=360, angle_min=0).fit(resp[train],
+    model = CircularRidge(alphas=alphas, period=360, angle_min=0).fit(resp[train],
                                                                           theta[train])
     decoded = model.predict(resp[test])
     assert np.all((decoded >= 0) & (decoded < 360))
     assert np.all((model.loo_angles_ >= 0) & (model.loo_angles_ < 360))
-    assert np.sqrt(np.mean(ch.orientation_difference(decoded, theta[test], 360) ** 2)) < 5
+    assert np.sqrt(np.mean(orientation_difference(decoded, theta[test], 360) ** 2)) < 5
     # leave-one-out errors on the 360-deg circle, by refitting without each stimulus
     x, y = resp[train], theta[train]
     for alpha, cv_error in zip(alphas, model.cv_errors_, strict=True):
@@ -138,7 +143,7 @@ def test_circular_ridge_decodes_directions_with_its_own_period_and_range():
             w = xc.T @ np.linalg.solve(xc @ xc.T + alpha * np.eye(y.size - 1), t - t.mean(0))
             point = (x[i] - x[keep].mean(axis=0)) @ w + t.mean(0)
             guess = np.rad2deg(np.arctan2(point[1], point[0]))
-            errors.append(ch.orientation_difference(guess, y[i], 360))
+            errors.append(orientation_difference(guess, y[i], 360))
         assert cv_error == pytest.approx(np.mean(np.square(errors)), rel=1e-8)
 
 
@@ -149,13 +154,13 @@ def test_decoders_compute_float32_column_inputs_in_float64():
     x32 = torch.tensor(resp, dtype=torch.float32)
     y32 = torch.tensor(theta, dtype=torch.float32)[:, None]
     x64, y64 = x32.double().numpy(), y32.double().numpy()[:, 0]
-    for make in (ch.CircularRidge, ch.AngleRidge, ch.PopulationVectorDecoder):
+    for make in (CircularRidge, AngleRidge, PopulationVectorDecoder):
         got = make().fit(x32, y32).predict(x32)
         np.testing.assert_allclose(got, make().fit(x64, y64).predict(x64), rtol=1e-10,
                                    atol=1e-9, err_msg=make.__name__)
-    np.testing.assert_allclose(ch.angles_to_circle(y32), ch.angles_to_circle(y64), rtol=1e-12,
+    np.testing.assert_allclose(angles_to_circle(y32), angles_to_circle(y64), rtol=1e-12,
                                atol=1e-15)
-    points = torch.tensor(ch.angles_to_circle(y64) * 2.5, dtype=torch.float32)
-    np.testing.assert_allclose(ch.circle_to_angles(points),
-                               ch.circle_to_angles(points.double().numpy()), rtol=1e-12,
+    points = torch.tensor(angles_to_circle(y64) * 2.5, dtype=torch.float32)
+    np.testing.assert_allclose(circle_to_angles(points),
+                               circle_to_angles(points.double().numpy()), rtol=1e-12,
                                atol=1e-12)

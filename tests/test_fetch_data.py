@@ -20,15 +20,11 @@ import numpy as np
 import pooch
 import pytest
 
-import ccn_helpers
-from ccn_helpers import (
-    DataFile,
-    DataUnavailableError,
-    SurrogateDataWarning,
-    data_provenance,
-    fetch_data,
-    load_data,
-)
+from v1_orientation.course import download
+from v1_orientation.course.download import DataUnavailableError, SurrogateDataWarning, fetch_data
+from v1_orientation.course.provenance import DataFile, data_provenance
+from v1_orientation.course.recording import load_data
+from v1_orientation.course.surrogate import SURROGATE_VERSION
 
 REAL_NAME = "W3D4_stringer_oribinned1.npz"
 
@@ -116,7 +112,7 @@ def fake_simulator(monkeypatch):
         rng = np.random.default_rng(seed)
         return rng.standard_normal((360, 50)).astype(np.float32), np.arange(360)
 
-    monkeypatch.setattr(ccn_helpers, "simulate_stringer", simulate)
+    monkeypatch.setattr(download, "simulate_stringer", simulate)  # the name fetch_data calls
     return calls
 
 
@@ -236,7 +232,7 @@ def test_auto_without_network_falls_back_to_the_surrogate_loudly(
         path = fetch_data("auto", tmp_path, urls=[refused_url], expected_md5=GOOD_MD5)
     assert path.is_surrogate and path.source == "surrogate"
     assert path.title_suffix == " (surrogate)"
-    version = ccn_helpers.SURROGATE_VERSION
+    version = SURROGATE_VERSION
     assert os.path.basename(path) == f"stringer_surrogate_v{version}_seed0.npz"
     assert refused_url in path.reason
     out = capsys.readouterr().out

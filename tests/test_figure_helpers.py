@@ -12,7 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import ccn_helpers as ch  # noqa: E402
+from v1_orientation.solution.plotting import (
+    plot_error_by_orientation,
+    plot_saturation,
+    plot_tuning_distributions,
+)
+from v1_orientation.solution.saturation import saturation_fits
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +31,7 @@ def test_error_by_orientation_draws_binned_rms_errors_with_delta_method_se():
     orientation = np.linspace(-90, 89, 180)
     e2 = rng.exponential(1.0, 180) * (1 + (np.abs(orientation) > 45))
     fig, ax = plt.subplots()
-    ch.plot_error_by_orientation(ax, {"interleaved": e2}, orientation, n_bins=6, title="t (x)")
+    plot_error_by_orientation(ax, {"interleaved": e2}, orientation, n_bins=6, title="t (x)")
     (bars,) = ax.containers
     centres, heights = bars.lines[0].get_data()
     np.testing.assert_allclose(centres, np.arange(-75, 90, 30))
@@ -48,9 +53,9 @@ def test_saturation_figure_draws_the_curves_and_the_fits():
     rmse = np.sqrt(900 / sizes[:, None] + 0.01) * np.linspace(0.97, 1.03, 3)
     curves = {"interleaved": {"sizes": sizes, "rmse": rmse},
               "blocked": {"sizes": sizes, "rmse": 1.2 * rmse}}
-    fits = ch.saturation_fits(curves, 100, n_boot=50, seed=0)
+    fits = saturation_fits(curves, 100, n_boot=50, seed=0)
     fig, axes = plt.subplots(1, 2)
-    ch.plot_saturation(axes, curves, fits, 100, floor=0.08, title_suffix=" (s)")
+    plot_saturation(axes, curves, fits, 100, floor=0.08, title_suffix=" (s)")
     errorbars = [c for c in axes[0].containers]
     assert len(errorbars) == 2
     np.testing.assert_allclose(errorbars[0].lines[0].get_ydata(), rmse.mean(1))
@@ -73,7 +78,7 @@ def test_tuning_distributions_draw_every_group():
               "fc": (rng.uniform(-90, 90, 5), np.array([20.0, np.inf, 30.0, 25.0, 22.0]),
                      rng.uniform(0, 1, 10))}
     fig, axes = plt.subplots(1, 4)
-    ch.plot_tuning_distributions(axes, v1, models, rng.uniform(-0.2, 1, 300), 0.02,
+    plot_tuning_distributions(axes, v1, models, rng.uniform(-0.2, 1, 300), 0.02,
                                  rng.uniform(0, 1, 400), 0.25, " (s)")
     assert all(ax.get_title().endswith(" (s)") for ax in axes)
     # V1's preferred orientations: a density histogram over 36 bins of 5 deg

@@ -21,7 +21,7 @@ from conftest import tuned_population
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import calibration as cal  # noqa: E402
 
-from ccn_helpers import ResultTable  # noqa: E402
+from v1_orientation.solution.tables import ResultTable
 
 # Two executions of the whole notebook happen in the first test's fixture (about 2 minutes here).
 pytestmark = pytest.mark.timeout(900)

@@ -11,7 +11,9 @@ import template_oracle as oracle
 import torch
 from scipy.stats import zscore
 
-import ccn_helpers as ch
+from v1_orientation.course.networks import get_hidden_activity
+from v1_orientation.course.rdm import RDM
+from v1_orientation.course.stimuli import gratings
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,8 @@ def test_template_cell_c2_and_rdm_dict_run_unchanged(trained_namespace, recordin
 @pytest.mark.slow  # the fixture trains the CNN
 def test_hidden_activity_shapes_and_values(trained_namespace):
     net = trained_namespace["net"]
-    stimuli = ch.gratings(np.arange(-90, 91, 10))
-    hidden = ch.get_hidden_activity(net, stimuli, ["pool", "fc", "out"])
+    stimuli = gratings(np.arange(-90, 91, 10))
+    hidden = get_hidden_activity(net, stimuli, ["pool", "fc", "out"])
     assert {k: v.shape for k, v in hidden.items()} == {
         "pool": (19, 288), "fc": (19, 10), "out": (19, 1)}
     with torch.no_grad():
@@ -67,7 +69,7 @@ def test_hidden_activity_builds_no_autograd_graph(trained_namespace):
     seen = []
     handle = net.fc.register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
     try:
-        ch.get_hidden_activity(net, ch.gratings([0.0, 10.0]), ["fc"])
+        get_hidden_activity(net, gratings([0.0, 10.0]), ["fc"])
     finally:
         handle.remove()
     assert seen == [False]
@@ -77,28 +79,28 @@ def test_hidden_activity_builds_no_autograd_graph(trained_namespace):
 @pytest.mark.slow  # the fixture trains the CNN
 def test_unknown_layer_label_lists_the_layers(trained_namespace):
     with pytest.raises(ValueError, match=r"\['pol'\].*\['conv', 'pool', 'fc', 'out'\]"):
-        ch.get_hidden_activity(trained_namespace["net"], ch.gratings([0.0]), ["pol", "fc"])
+        get_hidden_activity(trained_namespace["net"], gratings([0.0]), ["pol", "fc"])
 
 
 @pytest.mark.slow  # the fixture trains the CNN
 def test_hidden_activity_accepts_a_single_label(trained_namespace):
-    hidden = ch.get_hidden_activity(trained_namespace["net"], ch.gratings([0.0, 5.0]), "pool")
+    hidden = get_hidden_activity(trained_namespace["net"], gratings([0.0, 5.0]), "pool")
     assert list(hidden) == ["pool"]
 
 
 def test_rdm_is_one_minus_correlation():
     resp = np.random.default_rng(0).normal(size=(30, 50))
-    np.testing.assert_allclose(ch.RDM(resp), 1 - np.corrcoef(resp), atol=1e-12)
+    np.testing.assert_allclose(RDM(resp), 1 - np.corrcoef(resp), atol=1e-12)
     zresp = zscore(resp, axis=1)
-    np.testing.assert_allclose(ch.RDM(resp), 1 - zresp @ zresp.T / 50, atol=1e-12)
+    np.testing.assert_allclose(RDM(resp), 1 - zresp @ zresp.T / 50, atol=1e-12)
 
 
 def test_rdm_equals_template_and_accepts_tensors():
     resp = torch.randn(20, 15)
-    ours = ch.RDM(resp)
+    ours = RDM(resp)
     assert isinstance(ours, np.ndarray) and ours.dtype == np.float64
     np.testing.assert_allclose(ours, oracle.RDM(resp.numpy()), atol=1e-5)
-    np.testing.assert_array_equal(ours, ch.RDM(resp.numpy()))
+    np.testing.assert_array_equal(ours, RDM(resp.numpy()))
     assert np.all(np.diag(ours) == 0) and np.allclose(ours, ours.T)
 
 
@@ -109,13 +111,13 @@ def test_rdm_names_a_constant_row():
                "correlation distance is undefined; drop those rows (or units that never "
                "respond) before computing the RDM")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        ch.RDM(resp)
+        RDM(resp)
     resp[3] = 0.0
     with pytest.raises(ValueError, match=r"\[3\]"):
-        ch.RDM(resp)
+        RDM(resp)
     # at most ten rows are named
     with pytest.raises(ValueError, match=r"row\(s\) \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] is"):
-        ch.RDM(np.ones((12, 4)))
+        RDM(np.ones((12, 4)))
 
 
 def test_rdm_constant_means_constant_relative_to_the_row_scale():
@@ -123,24 +125,18 @@ def test_rdm_constant_means_constant_relative_to_the_row_scale():
     resp = rng.normal(size=(4, 30))
     resp[0] = 1e-9 * rng.normal(size=30)  # a tiny but real spread: a valid row
     resp[1] = 1e4 * rng.normal(size=30)  # large values in another row change nothing
-    np.testing.assert_allclose(ch.RDM(resp), 1 - np.corrcoef(resp), atol=1e-9)
+    np.testing.assert_allclose(RDM(resp), 1 - np.corrcoef(resp), atol=1e-9)
     # a large constant row, whose spread from rounding is far above 1e-12, is still constant
     resp[2] = 1e6 / 3 + np.zeros(30)
     resp[2, ::2] += 1e-11
     with pytest.raises(ValueError, match=r"row\(s\) \[2\] is constant"):
-        ch.RDM(resp)
+        RDM(resp)
 
 
 def test_rdm_rejects_bad_shapes_and_values():
     with pytest.raises(ValueError, match=r"^resp must be 2-D \(n_stimuli x n_units\), got shape "
                                          r"\(5,\)$"):
-        ch.RDM(np.zeros(5))
+        RDM(np.zeros(5))
     with pytest.raises(ValueError, match=r"^resp holds non-finite values \(NaN or inf\)$"):
-        ch.RDM(np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]]))
+        RDM(np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]]))
 
-
-def test_public_api_is_listed():
-    for name in ["load_data", "grating", "filters", "CNN", "train", "get_hidden_activity", "RDM",
-                 "gratings", "split_train_test", "get_data", "DeepNetReLU", "train_decoder",
-                 "set_seed", "get_device"]:
-        assert name in ch.__all__ and callable(getattr(ch, name))

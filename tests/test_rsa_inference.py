@@ -10,11 +10,27 @@ from conftest import tuned_population
 from rsatoolbox.rdm import RDMs, compare
 from scipy import stats
 
-import ccn_helpers as ch
+from v1_orientation.course.networks import CNN, get_hidden_activity
+from v1_orientation.course.rdm import RDM, compare_rdms
+from v1_orientation.course.stimuli import filters, grating
+from v1_orientation.solution.rsa_controls import initial_cnn, network_rdms
+from v1_orientation.solution.rsa_inference import (
+    _rdm_from_sums,
+    rdm_permutation_null,
+    resampled_rdm_similarity,
+    rsa_compare,
+    split_half_noise_ceiling,
+)
+from v1_orientation.solution.stats import (
+    bootstrap_counts,
+    bootstrap_difference_p,
+    percentile_interval,
+    permutation_p_value,
+)
 
 
 def random_rdm(rng, n_stimuli=20, n_units=30):
-    return ch.RDM(rng.normal(size=(n_stimuli, n_units)))
+    return RDM(rng.normal(size=(n_stimuli, n_units)))
 
 
 def with_ties(rdm):
@@ -28,7 +44,7 @@ def with_ties(rdm):
 def tuned_rdm(rng, n_stimuli=36, n_units=200, noise=0.3, pref=None):
     """RDM of a population tuned to orientation (smooth structure) plus noise."""
     theta = np.arange(n_stimuli) * 180 / n_stimuli
-    return ch.RDM(tuned_population(theta, n_units, preferred=pref, noise=noise, seed=rng).resp)
+    return RDM(tuned_population(theta, n_units, preferred=pref, noise=noise, seed=rng).resp)
 
 
 # --- equality with rsatoolbox -------------------------------------------------------------
@@ -40,7 +56,7 @@ def test_compare_rdms_equals_rsatoolbox(ours, theirs):
     for _ in range(5):
         a, b = with_ties(random_rdm(rng)), random_rdm(rng)
         expected = compare(RDMs(a[None]), RDMs(b[None]), method=theirs)[0, 0]
-        assert ch.compare_rdms(a, b, ours) == pytest.approx(expected, abs=1e-12)
+        assert compare_rdms(a, b, ours) == pytest.approx(expected, abs=1e-12)
 
 
 def test_rdm_equals_rsatoolbox_correlation_rdm():
@@ -48,7 +64,7 @@ def test_rdm_equals_rsatoolbox_correlation_rdm():
     resp = rng.normal(size=(25, 60)) + rng.normal(size=(25, 1))  # rows with different means
     dataset = rsatoolbox.data.Dataset(resp)
     expected = rsatoolbox.rdm.calc_rdm(dataset, method="correlation").get_matrices()[0]
-    np.testing.assert_allclose(ch.RDM(resp), expected, atol=1e-12)
+    np.testing.assert_allclose(RDM(resp), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("pearson", "corr"), ("spearman", "spearman")])
@@ -58,8 +74,8 @@ def test_resampled_similarity_equals_rsatoolbox_pattern_bootstrap(ours, theirs):
     rng = np.random.default_rng(2)
     n = 15
     a, b = with_ties(random_rdm(rng, n)), with_ties(random_rdm(rng, n))
-    counts = ch.bootstrap_counts(n, n_boot=25, seed=3)
-    ours_values = ch.resampled_rdm_similarity(a, [b, a], counts, ours)
+    counts = bootstrap_counts(n, n_boot=25, seed=3)
+    ours_values = resampled_rdm_similarity(a, [b, a], counts, ours)
     for row, values in zip(counts, ours_values, strict=True):
         index = np.repeat(np.arange(n), row)
         ra = RDMs(a[None]).subsample_pattern("index", index)
@@ -70,7 +86,7 @@ def test_resampled_similarity_equals_rsatoolbox_pattern_bootstrap(ours, theirs):
 
 
 def test_bootstrap_counts_draw_with_replacement():
-    counts = ch.bootstrap_counts(50, n_boot=400, seed=0)
+    counts = bootstrap_counts(50, n_boot=400, seed=0)
     assert counts.shape == (400, 50)
     assert np.all(counts.sum(axis=1) == 50)
     assert counts.min() >= 0
@@ -79,8 +95,8 @@ def test_bootstrap_counts_draw_with_replacement():
     assert counts.var() == pytest.approx(49 / 50, rel=0.05)
     # about 1 - (1 - 1/50)^50 = 63.6% of the stimuli appear in a resample
     assert np.mean(counts > 0) == pytest.approx(1 - (49 / 50) ** 50, abs=0.01)
-    np.testing.assert_array_equal(counts, ch.bootstrap_counts(50, n_boot=400, seed=0))
-    assert not np.array_equal(counts, ch.bootstrap_counts(50, n_boot=400, seed=1))
+    np.testing.assert_array_equal(counts, bootstrap_counts(50, n_boot=400, seed=0))
+    assert not np.array_equal(counts, bootstrap_counts(50, n_boot=400, seed=1))
 
 
 # --- permutation test ---------------------------------------------------------------------
@@ -91,9 +107,9 @@ def test_permutation_null_values_are_explicit_relabellings(method):
     # with 5 stimuli there are 120 relabellings: every null value must be one of them
     rng = np.random.default_rng(4)
     a, b = random_rdm(rng, 5), random_rdm(rng, 5)
-    explicit = {round(ch.compare_rdms(a[np.ix_(p, p)], b, method), 10)
+    explicit = {round(compare_rdms(a[np.ix_(p, p)], b, method), 10)
                 for p in map(list, itertools.permutations(range(5)))}
-    null = ch.rdm_permutation_null(a, [b], method, n_perm=2000, seed=0)[:, 0]
+    null = rdm_permutation_null(a, [b], method, n_perm=2000, seed=0)[:, 0]
     got = {round(v, 10) for v in null}
     assert got <= explicit
     assert len(got) > 0.9 * len(explicit)
@@ -101,10 +117,10 @@ def test_permutation_null_values_are_explicit_relabellings(method):
 
 def test_permutation_p_value_closed_forms():
     null = np.arange(99.0)
-    assert ch.permutation_p_value(1000.0, null) == pytest.approx(1 / 100)
-    assert ch.permutation_p_value(-1.0, null) == pytest.approx(1.0)
-    assert ch.permutation_p_value(89.5, null) == pytest.approx((1 + 9) / 100)
-    np.testing.assert_allclose(ch.permutation_p_value([1000.0, -1.0], np.c_[null, null]),
+    assert permutation_p_value(1000.0, null) == pytest.approx(1 / 100)
+    assert permutation_p_value(-1.0, null) == pytest.approx(1.0)
+    assert permutation_p_value(89.5, null) == pytest.approx((1 + 9) / 100)
+    np.testing.assert_allclose(permutation_p_value([1000.0, -1.0], np.c_[null, null]),
                                [0.01, 1.0])
 
 
@@ -115,7 +131,7 @@ def test_permutation_p_value_closed_forms():
 def test_identical_rdms_correlation_one_ci_collapses_p_minimal(method):
     rng = np.random.default_rng(5)
     a = tuned_rdm(rng)
-    result = ch.rsa_compare(a, {"same": a.copy()}, method, n_boot=200, n_perm=300, seed=0)
+    result = rsa_compare(a, {"same": a.copy()}, method, n_boot=200, n_perm=300, seed=0)
     assert result.estimate[0] == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(result.boot, 1.0, atol=1e-12)
     np.testing.assert_allclose(result.ci, [[1.0, 1.0]], atol=1e-12)
@@ -127,7 +143,7 @@ def test_independent_rdms_ci_covers_zero_and_p_is_uniform():
     covered, p_values = [], []
     for trial in range(60):
         a, b = random_rdm(rng, 16, 20), random_rdm(rng, 16, 20)
-        result = ch.rsa_compare(a, {"b": b}, "pearson", n_boot=200, n_perm=200, seed=trial)
+        result = rsa_compare(a, {"b": b}, "pearson", n_boot=200, n_perm=200, seed=trial)
         low, high = result.ci[0]
         covered.append(low <= 0 <= high)
         p_values.append(result.p_permutation[0])
@@ -144,7 +160,7 @@ def test_planted_difference_is_detected_and_a_null_difference_is_not():
     reference = tuned_rdm(rng, pref=pref, noise=0.3)
     close = tuned_rdm(rng, pref=pref, noise=0.3)  # same tuning, fresh noise
     far = tuned_rdm(rng, pref=pref, noise=1.5)  # same tuning, much more noise
-    result = ch.rsa_compare(reference, {"close": close, "far": far, "close copy": close.copy()},
+    result = rsa_compare(reference, {"close": close, "far": far, "close copy": close.copy()},
                             "pearson", n_boot=500, n_perm=100, seed=1)
     assert result.estimate[0] > result.estimate[1]
     planted = result.difference("close", "far")
@@ -161,24 +177,24 @@ def test_planted_difference_is_detected_and_a_null_difference_is_not():
 
 
 def test_bootstrap_difference_p_closed_forms():
-    assert ch.bootstrap_difference_p(np.full(99, 0.3)) == pytest.approx(2 / 100)
-    assert ch.bootstrap_difference_p(np.r_[np.full(49, -1.0), np.full(50, 1.0)]) == 1.0
+    assert bootstrap_difference_p(np.full(99, 0.3)) == pytest.approx(2 / 100)
+    assert bootstrap_difference_p(np.r_[np.full(49, -1.0), np.full(50, 1.0)]) == 1.0
     d = np.r_[np.full(9, -1.0), np.full(90, 1.0)]  # 9 of 99 at or below 0
-    assert ch.bootstrap_difference_p(d) == pytest.approx(2 * 10 / 100)
+    assert bootstrap_difference_p(d) == pytest.approx(2 * 10 / 100)
 
 
 def test_percentile_interval_matches_numpy_quantiles():
     samples = np.random.default_rng(8).normal(size=(1000, 3))
-    np.testing.assert_allclose(ch.percentile_interval(samples, 0.9),
+    np.testing.assert_allclose(percentile_interval(samples, 0.9),
                                np.quantile(samples, [0.05, 0.95], axis=0))
     with pytest.raises(ValueError, match="level"):
-        ch.percentile_interval(samples, 1.5)
+        percentile_interval(samples, 1.5)
 
 
 def test_rows_report_each_rdm():
     rng = np.random.default_rng(9)
     a = tuned_rdm(rng)
-    result = ch.rsa_compare(a, {"x": tuned_rdm(rng), "y": random_rdm(rng, 36)}, "spearman",
+    result = rsa_compare(a, {"x": tuned_rdm(rng), "y": random_rdm(rng, 36)}, "spearman",
                             n_boot=50, n_perm=50)
     rows = result.rows()
     assert [r["name"] for r in rows] == ["x", "y"]
@@ -202,11 +218,11 @@ def test_noise_ceiling_predicts_repeat_and_true_model_correlations():
         pop = tuned_population(theta, 300, noise=1.0, seed=rng)
         signal, data = pop.clean, pop.resp
         again = tuned_population(theta, 300, preferred=pop.preferred, noise=1.0, seed=rng).resp
-        nc = ch.split_half_noise_ceiling(data, n_splits=8, seed=trial)["pearson"]
+        nc = split_half_noise_ceiling(data, n_splits=8, seed=trial)["pearson"]
         reliability.append(nc["reliability"])
         ceiling.append(nc["ceiling"])
-        repeat.append(ch.compare_rdms(ch.RDM(data), ch.RDM(again)))
-        true_model.append(ch.compare_rdms(ch.RDM(data), ch.RDM(signal)))
+        repeat.append(compare_rdms(RDM(data), RDM(again)))
+        true_model.append(compare_rdms(RDM(data), RDM(signal)))
     assert 0.3 < np.mean(repeat) < 0.8  # a regime where the ceiling matters
     assert np.mean(reliability) == pytest.approx(np.mean(repeat), abs=0.05)
     assert np.mean(ceiling) == pytest.approx(np.mean(true_model), abs=0.05)
@@ -217,7 +233,7 @@ def test_noise_ceiling_of_noise_free_population_is_one():
     theta = np.arange(36) * 5.0
     pref = np.linspace(0, 180, 400, endpoint=False)
     signal = tuned_population(theta, 400, preferred=pref, noise=0.0).resp
-    nc = ch.split_half_noise_ceiling(signal[:, rng.permutation(400)], n_splits=3)
+    nc = split_half_noise_ceiling(signal[:, rng.permutation(400)], n_splits=3)
     for method in ("pearson", "spearman"):
         assert nc[method]["ceiling"] == pytest.approx(1.0, abs=0.01)  # halves differ slightly
         assert nc[method]["split_half"].shape == (3,)
@@ -231,35 +247,35 @@ def test_split_half_rdms_from_sums_equal_rdm_of_the_columns():
     rest = np.setdiff1d(np.arange(40), half)
     gram, sums = x @ x.T, x.sum(axis=1)
     a = x[:, half]
-    np.testing.assert_allclose(ch._rdm_from_sums(a @ a.T, a.sum(axis=1), 20), ch.RDM(a),
+    np.testing.assert_allclose(_rdm_from_sums(a @ a.T, a.sum(axis=1), 20), RDM(a),
                                atol=1e-12)
     np.testing.assert_allclose(
-        ch._rdm_from_sums(gram - a @ a.T, sums - a.sum(axis=1), 20), ch.RDM(x[:, rest]),
+        _rdm_from_sums(gram - a @ a.T, sums - a.sum(axis=1), 20), RDM(x[:, rest]),
         atol=1e-12)
     with pytest.raises(ValueError, match="constant"):
-        ch._rdm_from_sums(np.ones((2, 2)) * 4, np.array([2.0, 2.0]), 1)
+        _rdm_from_sums(np.ones((2, 2)) * 4, np.array([2.0, 2.0]), 1)
 
 
 # --- controls -----------------------------------------------------------------------------
 
 
 def test_initial_cnn_is_the_template_network_before_training():
-    h, w = ch.grating(0).shape
+    h, w = grating(0).shape
     torch.manual_seed(12)
-    template = ch.CNN(h, w)
+    template = CNN(h, w)
     state = torch.get_rng_state()
-    net = ch.initial_cnn(h, w)
+    net = initial_cnn(h, w)
     assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
     for key, value in template.state_dict().items():
         assert torch.equal(net.state_dict()[key], value), key
-    assert torch.equal(net.conv.weight, ch.filters())
+    assert torch.equal(net.conv.weight, filters())
 
 
 def test_random_cnn_has_random_filters():
-    h, w = ch.grating(0).shape
-    designed = ch.initial_cnn(h, w, seed=3)
-    random_a = ch.initial_cnn(h, w, seed=3, random_conv=True)
-    random_b = ch.initial_cnn(h, w, seed=4, random_conv=True)
+    h, w = grating(0).shape
+    designed = initial_cnn(h, w, seed=3)
+    random_a = initial_cnn(h, w, seed=3, random_conv=True)
+    random_b = initial_cnn(h, w, seed=4, random_conv=True)
     assert not torch.allclose(random_a.conv.weight, designed.conv.weight)
     assert not torch.allclose(random_a.conv.weight, random_b.conv.weight)
     assert torch.any(random_a.conv.bias != 0)
@@ -269,20 +285,20 @@ def test_random_cnn_has_random_filters():
 
 
 def test_network_rdms_match_template_stimuli_and_rdm():
-    h, w = ch.grating(0).shape
-    net = ch.initial_cnn(h, w)
+    h, w = grating(0).shape
+    net = initial_cnn(h, w)
     ori = np.arange(-90.0, 91.0, 15.0)
-    rdms = ch.network_rdms(net, ori)
-    stimuli = torch.stack([ch.grating(a) for a in ori])
-    hidden = ch.get_hidden_activity(net, stimuli, ["pool", "fc"])
+    rdms = network_rdms(net, ori)
+    stimuli = torch.stack([grating(a) for a in ori])
+    hidden = get_hidden_activity(net, stimuli, ["pool", "fc"])
     assert list(rdms) == ["pool", "fc"]
     for layer in ("pool", "fc"):
-        np.testing.assert_allclose(rdms[layer], ch.RDM(hidden[layer]), atol=1e-12)
-    given = ch.network_rdms(net, ori, images=stimuli)
+        np.testing.assert_allclose(rdms[layer], RDM(hidden[layer]), atol=1e-12)
+    given = network_rdms(net, ori, images=stimuli)
     for layer in ("pool", "fc"):
         np.testing.assert_array_equal(given[layer], rdms[layer])
     with pytest.raises(ValueError, match="images"):
-        ch.network_rdms(net, ori[:-1], images=stimuli)
+        network_rdms(net, ori[:-1], images=stimuli)
 
 
 # --- input checks -------------------------------------------------------------------------
@@ -292,12 +308,12 @@ def test_bad_inputs_are_rejected():
     rng = np.random.default_rng(12)
     a, b = random_rdm(rng, 6), random_rdm(rng, 7)
     with pytest.raises(ValueError, match="method"):
-        ch.rsa_compare(a, {"a": a}, "cosine")
+        rsa_compare(a, {"a": a}, "cosine")
     with pytest.raises(ValueError, match="shape"):
-        ch.resampled_rdm_similarity(a, [b], np.ones((2, 6), int))
+        resampled_rdm_similarity(a, [b], np.ones((2, 6), int))
     with pytest.raises(ValueError, match="counts"):
-        ch.resampled_rdm_similarity(a, [a], np.ones((2, 5), int))
+        resampled_rdm_similarity(a, [a], np.ones((2, 5), int))
     with pytest.raises(ValueError, match="integers"):
-        ch.resampled_rdm_similarity(a, [a], np.full((2, 6), 0.5))
+        resampled_rdm_similarity(a, [a], np.full((2, 6), 0.5))
     with pytest.raises(ValueError, match="4 units"):
-        ch.split_half_noise_ceiling(np.ones((5, 3)))
+        split_half_noise_ceiling(np.ones((5, 3)))

@@ -12,10 +12,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import ccn_helpers as ch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import calibration as cal  # noqa: E402
+
+from v1_orientation.course.recording import load_data
+from v1_orientation.course.surrogate import (
+    SURROGATE_VERSION,
+    _draw_shared_loadings,
+    _draw_trial_bins,
+    _draw_tuning_parameters,
+    _shared_noise_variances,
+    _standardised_tuning,
+    _zscored_bin_means,
+    simulate_stringer,
+)
 
 N_NEURONS, N_BINS = 23589, 360
 
@@ -23,7 +33,7 @@ N_NEURONS, N_BINS = 23589, 360
 @pytest.fixture(scope="module")
 def surrogate():
     """The full-size surrogate of seed 0 (what fetch_data serves offline)."""
-    return ch.simulate_stringer(seed=0)
+    return simulate_stringer(seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -48,24 +58,24 @@ def test_shapes_dtypes_and_stimulus_values(surrogate):
 
 
 def test_other_sizes():
-    resp, stimuli = ch.simulate_stringer(seed=3, n_neurons=7, n_trials=2000)
+    resp, stimuli = simulate_stringer(seed=3, n_neurons=7, n_trials=2000)
     assert resp.shape == (N_BINS, 7) and resp.dtype == np.float32 and stimuli.shape == (N_BINS,)
 
 
 def test_same_seed_is_bitwise_identical_and_other_seeds_differ(surrogate):
     resp, stimuli = surrogate
-    again, stimuli_again = ch.simulate_stringer(seed=0)
+    again, stimuli_again = simulate_stringer(seed=0)
     assert again.tobytes() == resp.tobytes() and stimuli_again.tobytes() == stimuli.tobytes()
-    other, _ = ch.simulate_stringer(seed=1)
+    other, _ = simulate_stringer(seed=1)
     assert np.mean(other != resp) > 0.99
 
 
 def test_version_is_one_positive_int():
-    assert isinstance(ch.SURROGATE_VERSION, int) and ch.SURROGATE_VERSION >= 1
+    assert isinstance(SURROGATE_VERSION, int) and SURROGATE_VERSION >= 1
 
 
 def test_docstring_says_it_is_a_simulation():
-    assert "SIMULATION, not mouse V1 data" in ch.simulate_stringer.__doc__
+    assert "SIMULATION, not mouse V1 data" in simulate_stringer.__doc__
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -77,19 +87,19 @@ def test_docstring_says_it_is_a_simulation():
 ])
 def test_rejects_out_of_range_arguments(kwargs):
     with pytest.raises(ValueError):
-        ch.simulate_stringer(**{"n_neurons": 3, **kwargs})
+        simulate_stringer(**{"n_neurons": 3, **kwargs})
 
 
 def test_too_few_trials_to_fill_every_bin_is_an_error():
     with pytest.raises(ValueError, match="empty"):
-        ch.simulate_stringer(n_neurons=2, n_trials=400)
+        simulate_stringer(n_neurons=2, n_trials=400)
 
 
 # --- the preprocessing: z-scored over trials, averaged in 1-degree bins ----------------------
 
 
 def test_trial_bins_are_the_nearest_degree_and_all_filled():
-    counts, orientation = ch._draw_trial_bins(np.random.default_rng(0), 4598)
+    counts, orientation = _draw_trial_bins(np.random.default_rng(0), 4598)
     assert counts.sum() == 4598 and counts.min() >= 1
     assert counts.mean() == pytest.approx(12.77, abs=0.01)
     np.testing.assert_array_less(np.abs(orientation - np.arange(N_BINS)), 0.5 + 1e-12)
@@ -122,14 +132,14 @@ def test_binned_noise_equals_simulating_every_trial_in_distribution(shared_fract
     noise sets, so a mis-scaled shared part (or one left out) fails.
     """
     rng = np.random.default_rng(5)
-    counts, orientation = ch._draw_trial_bins(rng, 4598)
-    preferred, kappa, ratio, snr = ch._draw_tuning_parameters(
+    counts, orientation = _draw_trial_bins(rng, 4598)
+    preferred, kappa, ratio, snr = _draw_tuning_parameters(
         rng, 3000, 14.0, 0.3, 0.6, 5.0, 0.2, 1.0, 0.95)
-    loadings = ch._draw_shared_loadings(rng, 3000, shared_fraction, 10, 1.0)
-    signal = ch._standardised_tuning(orientation, preferred, kappa, ratio)
+    loadings = _draw_shared_loadings(rng, 3000, shared_fraction, 10, 1.0)
+    signal = _standardised_tuning(orientation, preferred, kappa, ratio)
     signal *= np.sqrt(snr).astype(np.float32)
 
-    shortcut = ch._zscored_bin_means(rng, signal.copy(), counts, loadings, shared_fraction)
+    shortcut = _zscored_bin_means(rng, signal.copy(), counts, loadings, shared_fraction)
     brute = _simulate_every_trial(rng, signal, counts, loadings, shared_fraction)
 
     # Exactly z-scored: the trial-weighted mean of the bin means is zero.
@@ -153,21 +163,21 @@ def _signal_part(resp, signal):
 
 
 def test_shared_noise_variances_follow_the_power_law():
-    variances = ch._shared_noise_variances(30, 1.0)
+    variances = _shared_noise_variances(30, 1.0)
     assert variances.shape == (30,) and variances.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(variances / variances[0], 1 / np.arange(1, 31))
-    np.testing.assert_allclose(ch._shared_noise_variances(4, 0.0), 0.25)
+    np.testing.assert_allclose(_shared_noise_variances(4, 0.0), 0.25)
 
 
 def test_shared_loadings_have_the_requested_expected_share():
-    loadings = ch._draw_shared_loadings(np.random.default_rng(0), 200_000, 0.4, 30, 1.0)
+    loadings = _draw_shared_loadings(np.random.default_rng(0), 200_000, 0.4, 30, 1.0)
     assert loadings.shape == (30, 200_000)
     assert (loadings**2).sum(axis=0).mean() == pytest.approx(0.4, rel=0.01)
-    assert not ch._draw_shared_loadings(np.random.default_rng(0), 5, 0.0, 3, 1.0).any()
+    assert not _draw_shared_loadings(np.random.default_rng(0), 5, 0.0, 3, 1.0).any()
 
 
 def test_pure_noise_bins_have_the_variance_of_a_mean_of_12_8_trials():
-    resp, _ = ch.simulate_stringer(seed=2, n_neurons=4000, signal_median=1e-9)
+    resp, _ = simulate_stringer(seed=2, n_neurons=4000, signal_median=1e-9)
     # ANOVA: between-bin share of a z-scored variable ~ (bins - 1) / (trials - 1), i.e. the
     # count-weighted variance of bin means; unweighted it is ~ mean(1 / n_b) ~ 1 / 11.8.
     assert resp.var(axis=0).mean() == pytest.approx(1 / 11.8, rel=0.05)
@@ -192,7 +202,7 @@ def test_template_rdm_correlations_are_within_0_05_of_the_real_ones(surrogate_fi
 
 
 def test_ridge_decodes_the_assignments_181_stimuli_within_1_to_4_degrees(surrogate_file):
-    resp, stimuli = ch.load_data(surrogate_file)  # 181 stimuli, -90..90 deg
+    resp, stimuli = load_data(surrogate_file)  # 181 stimuli, -90..90 deg
     assert resp.shape[0] == 181
     low, high = cal.RIDGE_ERROR_RANGE
     assert low <= cal.ridge_median_error(resp, stimuli) <= high
@@ -219,7 +229,7 @@ def test_adam_decoder_of_the_students_table_is_within_a_factor_1_5(surrogate_fil
     benchmarks/calibration.py; this checks the seam is resolved about as well as in the
     recording, not at the surrogate v1's 4-5 times the real error.
     """
-    resp, stimuli = ch.load_data(surrogate_file)
+    resp, stimuli = load_data(surrogate_file)
     mse, _ = cal.student_table_mse(resp, stimuli, *recipe)
     published = cal.PUBLISHED_DECODER_TABLE[recipe]
     assert 1 / cal.DECODER_TABLE_FACTOR <= mse / published <= cal.DECODER_TABLE_FACTOR, (
@@ -234,10 +244,10 @@ def test_surrogate_fisher_information_against_a_direct_computation():
     fisher, counts = cal.surrogate_fisher_information(3, **params)
 
     trials_rng, tuning_rng, _ = np.random.default_rng(3).spawn(3)
-    counts_direct, orientation = ch._draw_trial_bins(trials_rng, 4598)
-    preferred, kappa, ratio, snr = ch._draw_tuning_parameters(
+    counts_direct, orientation = _draw_trial_bins(trials_rng, 4598)
+    preferred, kappa, ratio, snr = _draw_tuning_parameters(
         tuning_rng, 40, 20.0, 0.3, 0.5, 1.5, 0.1, 1.0, 0.95)
-    loadings = ch._draw_shared_loadings(tuning_rng, 40, 0.6, 5, 0.5)
+    loadings = _draw_shared_loadings(tuning_rng, 40, 0.6, 5, 0.5)
     def curves(theta):  # the docstring's h_n(theta), in float64
         delta = np.deg2rad(theta)[:, None] - np.deg2rad(preferred)[None, :]
         return np.exp(kappa * (np.cos(delta) - 1)) + ratio * np.exp(kappa * (-np.cos(delta) - 1))

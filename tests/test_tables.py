@@ -13,7 +13,58 @@ import pytest
 from conftest import tuned_population
 from scipy import stats
 
-import ccn_helpers as ch
+from v1_orientation.course.rdm import RDM, compare_rdms
+from v1_orientation.course.stimuli import gratings
+from v1_orientation.solution.circular import decoding_error_table, decoding_errors
+from v1_orientation.solution.comparison import (
+    block_width_sweep,
+    block_width_table,
+    compare_decoders,
+    decoder_comparison_table,
+    recipe_table,
+    selection_table,
+)
+from v1_orientation.solution.embeddings import explained_variance_table
+from v1_orientation.solution.mlp import TorchMLPDecoder
+from v1_orientation.solution.population import error_curve_table, ranked_table, smallest_size_within
+from v1_orientation.solution.ridge import AngleRidge, CircularRidge, PopulationVectorDecoder
+from v1_orientation.solution.rsa_controls import (
+    initial_cnn,
+    network_rdms,
+    random_network_similarity,
+    random_network_table,
+)
+from v1_orientation.solution.rsa_inference import (
+    rsa_compare,
+    rsa_difference_table,
+    rsa_table,
+    split_half_noise_ceiling,
+)
+from v1_orientation.solution.saturation import (
+    bootstrap_information_saturation,
+    fit_information_saturation,
+    saturation_fits,
+    saturation_table,
+    saturation_verdict,
+)
+from v1_orientation.solution.selection import CVSelectedDecoder
+from v1_orientation.solution.stats import difference_verdict, interval_sign
+from v1_orientation.solution.tables import ResultTable, summary_table
+from v1_orientation.solution.thresholds import (
+    cardinal_orientations,
+    oblique_cardinal_ratio,
+    oblique_verdict,
+    single_trial_thresholds,
+    threshold_table,
+)
+from v1_orientation.solution.von_mises import (
+    fit_von_mises,
+    model_tuning_table,
+    tuning_width_table,
+    units_at_quantiles,
+    v1_tuning_table,
+    von_mises_cv_r2,
+)
 
 # --- ResultTable --------------------------------------------------------------------------
 
@@ -22,7 +73,7 @@ def small_table(**kwargs):
     frame = pd.DataFrame({"MSE": [193.675, np.nan, 0.08512], "chosen": ["", "yes", "<b>"]},
                          index=pd.Index(["class recipe", "ridge", "circular ridge"],
                                         name="decoder"))
-    return ch.ResultTable(frame, {"MSE": ".3f"}, title="Test errors", notes=["a note"], **kwargs)
+    return ResultTable(frame, {"MSE": ".3f"}, title="Test errors", notes=["a note"], **kwargs)
 
 
 def test_text_is_aligned_with_numbers_right_and_labels_left():
@@ -53,7 +104,7 @@ def test_values_are_unformatted_plain_python_with_none_for_missing():
     assert values["data"][0] == ["class recipe", 193.675, ""]
     assert values["data"][1][1] is None
     assert type(values["data"][2][1]) is float and values["data"][2][1] == 0.08512
-    assert table._repr_mimebundle_() == {ch.ResultTable.MIMETYPE: values}
+    assert table._repr_mimebundle_() == {ResultTable.MIMETYPE: values}
     assert table.row("ridge")["chosen"] == "yes"
 
 
@@ -61,7 +112,7 @@ def test_values_are_valid_json_even_with_infinite_numbers():
     """The notebook stores the values as JSON, which has no NaN or infinity."""
     frame = pd.DataFrame({"a/b": [np.inf, -np.inf, 2.5, np.nan]}, index=pd.Index(list("wxyz"),
                                                                                    name="row"))
-    values = ch.ResultTable(frame).values()
+    values = ResultTable(frame).values()
     assert [row[1] for row in values["data"]] == ["inf", "-inf", 2.5, None]
     json.dumps(values, allow_nan=False)
 
@@ -70,11 +121,11 @@ def test_row_formats_and_multiindex():
     frame = pd.DataFrame({"value": [0.98123, 23160.0]},
                          index=pd.MultiIndex.from_tuples([("V1", "fraction"), ("V1", "count")],
                                                          names=["group", "quantity"]))
-    table = ch.ResultTable(frame, {"value": ".2f"}, row_formats={"V1": ".1%"}, missing="n/a")
+    table = ResultTable(frame, {"value": ".2f"}, row_formats={"V1": ".1%"}, missing="n/a")
     text = str(table)
     assert "98.1%" in text and "2316000.0%" in text  # the row format wins for its rows
     assert table.values()["columns"] == ["group", "quantity", "value"]
-    unnamed = ch.ResultTable(pd.DataFrame({"x": [1.5]}), {"x": ".1f"})
+    unnamed = ResultTable(pd.DataFrame({"x": [1.5]}), {"x": ".1f"})
     assert str(unnamed).splitlines()[0].strip() == "x"  # an unnamed index is not shown
 
 
@@ -89,9 +140,9 @@ def decoding_data(n=60, p=40, seed=0):
 
 def test_decoding_error_table_holds_the_errors():
     rng = np.random.default_rng(1)
-    errors = {(name, split): ch.decoding_errors(rng.uniform(-90, 90, 20), rng.uniform(-90, 90, 20))
+    errors = {(name, split): decoding_errors(rng.uniform(-90, 90, 20), rng.uniform(-90, 90, 20))
               for name in ("untrained", "trained") for split in ("train", "test")}
-    values = ch.decoding_error_table(errors).values()
+    values = decoding_error_table(errors).values()
     assert values["columns"][:2] == ["decoder", "set"]
     for row, ((name, split), e) in zip(values["data"], errors.items(), strict=True):
         assert row == [name, split, e["mse"], e["rmse"], e["circ_rmse"], e["circ_median_abs"]]
@@ -100,15 +151,15 @@ def test_decoding_error_table_holds_the_errors():
 @pytest.fixture(scope="module")
 def comparison():
     resp, theta = decoding_data()
-    decoders = {"circle": ch.CircularRidge(), "vector": ch.PopulationVectorDecoder(),
-                "best": ch.CVSelectedDecoder([("line", ch.AngleRidge()),
-                                              ("circle", ch.CircularRidge())], n_folds=3)}
-    return ch.compare_decoders(decoders, resp, theta, n_random=3, n_blocked=2,
+    decoders = {"circle": CircularRidge(), "vector": PopulationVectorDecoder(),
+                "best": CVSelectedDecoder([("line", AngleRidge()),
+                                              ("circle", CircularRidge())], n_folds=3)}
+    return compare_decoders(decoders, resp, theta, n_random=3, n_blocked=2,
                                repeat=["circle", "best"], progress=False)
 
 
 def test_decoder_comparison_table_holds_means_and_standard_errors(comparison):
-    table = ch.decoder_comparison_table(comparison, "best", ("vector",))
+    table = decoder_comparison_table(comparison, "best", ("vector",))
     rows = {row[0]: dict(zip(table.values()["columns"], row, strict=True))
             for row in table.values()["data"]}
     for name in ("circle", "vector", "best"):
@@ -124,29 +175,29 @@ def test_decoder_comparison_table_holds_means_and_standard_errors(comparison):
     assert f"'best' chose '{comparison['class']['chosen']['best'][0]}' on the class split" in notes
     assert "'best' MSE as a percentage of 'vector'" in notes
     assert "fit (s)" not in table.values()["columns"]
-    assert "fit (s)" in ch.decoder_comparison_table(comparison, show_times=True).values()["columns"]
+    assert "fit (s)" in decoder_comparison_table(comparison, show_times=True).values()["columns"]
 
 
 def test_selection_and_recipe_tables(comparison):
     best = comparison["class"]["fitted"]["best"]
-    rows = ch.selection_table(best).values()["data"]
+    rows = selection_table(best).values()["data"]
     assert [r[0] for r in rows] == ["line", "circle"]
     for name, mse, circ, chosen in rows:
         assert mse == best.cv_mse_[name] and circ == best.cv_circ_rmse_[name]
         assert chosen == ("yes" if name == best.best_name_ else "")
     resp, theta = decoding_data(n=30, p=12)
-    recipe = ch.TorchMLPDecoder(hidden=(8,), n_epochs=5, device="cpu")
-    result = ch.compare_decoders({"net": recipe}, resp, theta, n_random=0, n_blocked=0,
+    recipe = TorchMLPDecoder(hidden=(8,), n_epochs=5, device="cpu")
+    result = compare_decoders({"net": recipe}, resp, theta, n_random=0, n_blocked=0,
                                  progress=False)
-    (row,) = ch.recipe_table(result, ["net"]).values()["data"]
+    (row,) = recipe_table(result, ["net"]).values()["data"]
     fitted = result["class"]["fitted"]["net"]
     assert row == ["net", fitted.loss_history_[-1], result["class"]["errors"]["net"][0]["mse"]]
 
 
 def test_block_width_table_holds_the_sweep():
     resp, theta = decoding_data()
-    sweep = ch.block_width_sweep(ch.CircularRidge(), resp, theta, widths=(1, 10), n_splits=2)
-    rows = ch.block_width_table({"circle": sweep}).values()["data"]
+    sweep = block_width_sweep(CircularRidge(), resp, theta, widths=(1, 10), n_splits=2)
+    rows = block_width_table({"circle": sweep}).values()["data"]
     assert rows == [["circle", w, *sweep[w]["mse"], *sweep[w]["circ_rmse"]] for w in (1, 10)]
 
 
@@ -154,16 +205,16 @@ def test_block_width_table_holds_the_sweep():
 
 
 def test_interval_sign_and_difference_verdict():
-    assert [ch.interval_sign(*ci) for ci in [(0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1), (0, 0.1)]] == \
+    assert [interval_sign(*ci) for ci in [(0.1, 0.2), (-0.2, -0.1), (-0.1, 0.1), (0, 0.1)]] == \
         ["> 0", "< 0", "~ 0", "~ 0"]
     d = {"estimate": 0.145, "ci_low": 0.102, "ci_high": 0.19}
-    assert ch.difference_verdict(d, "pool", "fc", "Pearson") == (
+    assert difference_verdict(d, "pool", "fc", "Pearson") == (
         "pool", "Pearson: pool - fc = +0.145, 95% CI [+0.102, +0.190], excludes 0")
     d = {"estimate": -0.031, "ci_low": -0.07, "ci_high": 0.01}
-    verdict, evidence = ch.difference_verdict(d, "pool", "fc", "Spearman", level=0.9)
+    verdict, evidence = difference_verdict(d, "pool", "fc", "Spearman", level=0.9)
     assert verdict == "undecided" and evidence.endswith("90% CI [-0.070, +0.010], includes 0")
     d = {"estimate": -0.2, "ci_low": -0.3, "ci_high": -0.1}
-    assert ch.difference_verdict(d, "pool", "fc", "Pearson")[0] == "fc"
+    assert difference_verdict(d, "pool", "fc", "Pearson")[0] == "fc"
 
 
 @pytest.fixture(scope="module")
@@ -171,17 +222,17 @@ def rsa_comparisons():
     rng = np.random.default_rng(2)
     theta = np.linspace(-90, 90, 24, endpoint=False)
     base = np.cos(np.deg2rad(2 * (theta[:, None] - rng.uniform(-90, 90, 30))))
-    ref = ch.RDM(base + 0.3 * rng.standard_normal(base.shape))
-    rdms = {"a": ch.RDM(base), "b": ch.RDM(base + rng.standard_normal(base.shape)),
-            "c": ch.RDM(rng.standard_normal(base.shape))}
-    return {m: ch.rsa_compare(ref, rdms, m, n_boot=60, n_perm=40, seed=1)
+    ref = RDM(base + 0.3 * rng.standard_normal(base.shape))
+    rdms = {"a": RDM(base), "b": RDM(base + rng.standard_normal(base.shape)),
+            "c": RDM(rng.standard_normal(base.shape))}
+    return {m: rsa_compare(ref, rdms, m, n_boot=60, n_perm=40, seed=1)
             for m in ("pearson", "spearman")}, base
 
 
 def test_rsa_table_holds_estimates_intervals_p_values_and_the_ceiling(rsa_comparisons):
     comparisons, base = rsa_comparisons
-    ceiling = ch.split_half_noise_ceiling(base + 0.1, n_splits=3)
-    values = ch.rsa_table(comparisons, ceiling).values()
+    ceiling = split_half_noise_ceiling(base + 0.1, n_splits=3)
+    values = rsa_table(comparisons, ceiling).values()
     columns = values["columns"]
     assert [row[0] for row in values["data"]] == ["a", "b", "c", "V1 noise ceiling"]
     for k, row in enumerate(values["data"][:3]):
@@ -198,28 +249,28 @@ def test_rsa_table_holds_estimates_intervals_p_values_and_the_ceiling(rsa_compar
 def test_rsa_difference_table_holds_paired_differences_and_signs(rsa_comparisons):
     comparisons, _ = rsa_comparisons
     contrasts = [("a", "b", "a vs b"), ("b", "c", "b vs c")]
-    values = ch.rsa_difference_table(comparisons, contrasts).values()
+    values = rsa_difference_table(comparisons, contrasts).values()
     for (a, b, label), row in zip(contrasts, values["data"], strict=True):
         row = dict(zip(values["columns"], row, strict=True))
         assert row["contrast"] == label
         d = comparisons["spearman"].difference(a, b)
         assert [row["Spearman d"], row["Spearman CI low"], row["Spearman CI high"],
                 row["Spearman p"]] == [d["estimate"], d["ci_low"], d["ci_high"], d["p"]]
-        assert row["Spearman sign"] == ch.interval_sign(d["ci_low"], d["ci_high"])
+        assert row["Spearman sign"] == interval_sign(d["ci_low"], d["ci_high"])
 
 
 def test_random_network_similarity_and_table():
     orientations = np.linspace(-80, 80, 9)
-    images = ch.gratings(orientations)
+    images = gratings(orientations)
     h, w = images.shape[1:]
-    ref = ch.RDM(images.reshape(9, -1).numpy() + 0.0)
-    found = ch.random_network_similarity(ref, h, w, orientations, 2, images=images,
+    ref = RDM(images.reshape(9, -1).numpy() + 0.0)
+    found = random_network_similarity(ref, h, w, orientations, 2, images=images,
                                          methods=("pearson",))
     for k in range(2):
-        rdms = ch.network_rdms(ch.initial_cnn(h, w, seed=k, random_conv=True), orientations)
+        rdms = network_rdms(initial_cnn(h, w, seed=k, random_conv=True), orientations)
         assert found["pearson"][k].tolist() == pytest.approx(
-            [ch.compare_rdms(ref, rdms[layer]) for layer in ("pool", "fc")])
-    values = ch.random_network_table(found, {"pearson": found["pearson"][0, 0]}).values()
+            [compare_rdms(ref, rdms[layer]) for layer in ("pool", "fc")])
+    values = random_network_table(found, {"pearson": found["pearson"][0, 0]}).values()
     pool = dict(zip(values["columns"], values["data"][0], strict=True))
     v = found["pearson"][:, 0]
     assert [pool["mean"], pool["SD"], pool["min"], pool["max"]] == pytest.approx(
@@ -235,8 +286,8 @@ def test_random_network_similarity_and_table():
 def test_units_at_quantiles_picks_by_sorted_score():
     key = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0])
     units = np.array([0, 2, 3, 4])  # scores 5, 9, 3, 7 -> sorted 3 (3), 0 (5), 4 (7), 2 (9)
-    assert ch.units_at_quantiles(units, key, [0.0, 0.5, 1.0]).tolist() == [3, 0, 2]
-    assert ch.units_at_quantiles(units, key, [1.0, 0.0], n=1).tolist() == [2]
+    assert units_at_quantiles(units, key, [0.0, 0.5, 1.0]).tolist() == [3, 0, 2]
+    assert units_at_quantiles(units, key, [1.0, 0.0], n=1).tolist() == [2]
 
 
 @pytest.fixture(scope="module")
@@ -247,15 +298,15 @@ def tuning_fits():
     resp = (np.exp(3 * (np.cos(np.deg2rad(stim[:, None] - pref)) - 1))
             + 0.5 * np.exp(3 * (np.cos(np.deg2rad(stim[:, None] - pref - 180)) - 1))
             + 0.2 * rng.standard_normal((stim.size, 50)))
-    return stim, resp, ch.fit_von_mises(resp, stim, n_iter=1)
+    return stim, resp, fit_von_mises(resp, stim, n_iter=1)
 
 
 def test_v1_tuning_table_values(tuning_fits):
     stim, resp, fit = tuning_fits
-    cv_r2 = ch.von_mises_cv_r2(resp, stim)
+    cv_r2 = von_mises_cv_r2(resp, stim)
     tuned = cv_r2 > 0.2
     other = np.arange(50) % 3 > 0
-    table = ch.v1_tuning_table(fit, fit, cv_r2, 0.2, tuned, other, 0.25)
+    table = v1_tuning_table(fit, fit, cv_r2, 0.2, tuned, other, 0.25)
     values = [row[1] for row in table.values()["data"]]
     assert values == pytest.approx([
         np.median(cv_r2), 0.2, tuned.sum(), tuned.mean(), other.mean(), np.mean(tuned == other),
@@ -268,18 +319,18 @@ def test_v1_tuning_table_values(tuning_fits):
 def test_model_and_width_tables(tuning_fits):
     _, _, fit = tuning_fits
     varies = np.arange(50) < 40
-    (row,) = ch.model_tuning_table({"pool": fit}, {"pool": varies}).values()["data"]
+    (row,) = model_tuning_table({"pool": fit}, {"pool": varies}).values()["data"]
     r2 = fit.r2[varies]
     assert row == pytest.approx(["pool", 50, 40, np.median(r2), np.mean(r2 > 0.8),
                                  np.mean(fit.amplitudes[varies, 0] > 0)])
     widths = np.array([10.0, 20.0, np.nan, 30.0, np.inf])
-    (row,) = ch.tuning_width_table({"V1": widths}, {"V1": 9}).values()["data"]
+    (row,) = tuning_width_table({"V1": widths}, {"V1": 9}).values()["data"]
     assert row == ["V1", 9, 5, 20.0, 15.0, 25.0, 2]
 
 
 def test_explained_variance_table():
     ratios = {"V1": np.array([0.14, 0.13, 0.1]), "'fc'": np.array([0.99, 0.004])}
-    rows = ch.explained_variance_table(ratios).values()["data"]
+    rows = explained_variance_table(ratios).values()["data"]
     assert rows[0] == pytest.approx(["V1", 0.14, 0.13, 0.27])
     assert rows[1][0] == "'fc'"
 
@@ -298,7 +349,7 @@ def fake_curves():
 
 def test_error_curve_table():
     curves = fake_curves()
-    rows = ch.error_curve_table(curves).values()["data"]
+    rows = error_curve_table(curves).values()["data"]
     rmse = curves["blocked"]["rmse"]
     assert [r[0] for r in rows] == [10, 100, 1000, 10000]
     assert rows[2][3:] == pytest.approx([rmse[2].mean(), rmse[2].std(ddof=1)])
@@ -306,17 +357,17 @@ def test_error_curve_table():
 
 def test_saturation_fits_table_and_verdict():
     curves = fake_curves()
-    fits = ch.saturation_fits(curves, 100, n_boot=200, seed=1)
+    fits = saturation_fits(curves, 100, n_boot=200, seed=1)
     rmse = curves["interleaved"]["rmse"][1:]
-    a, b = ch.fit_information_saturation([100, 1000, 10000], rmse)
+    a, b = fit_information_saturation([100, 1000, 10000], rmse)
     f = fits["interleaved"]
     assert (f["a"], f["b"]) == (a, b)
     assert f["slope"] == pytest.approx(np.polyfit(np.log([100, 1000, 10000]),
                                                   np.log(rmse.mean(1)), 1)[0])
     np.testing.assert_array_equal(
-        f["boot"], ch.bootstrap_information_saturation([100, 1000, 10000], rmse, 200, seed=1))
+        f["boot"], bootstrap_information_saturation([100, 1000, 10000], rmse, 200, seed=1))
     assert f["error_all"] == curves["interleaved"]["rmse"][-1].mean()
-    values = ch.saturation_table(fits, 100).values()
+    values = saturation_table(fits, 100).values()
     assert values["columns"] == ["quantity", "interleaved", "interleaved CI low",
                                  "interleaved CI high", "blocked", "blocked CI low",
                                  "blocked CI high"]
@@ -327,38 +378,38 @@ def test_saturation_fits_table_and_verdict():
         pytest.approx([b, low, high])
     floor = {"a": 900.0, "b": 0.01, "boot": np.column_stack([np.full(50, 900.0),
                                                               np.linspace(0.005, 0.02, 50)])}
-    verdict, evidence = ch.saturation_verdict(floor, 20000)
+    verdict, evidence = saturation_verdict(floor, 20000)
     assert verdict == "floor detected" and "excludes 0" in evidence
     assert "half the asymptotic information at N = 9e+04 (4.5 x the recorded neurons)" in evidence
     floor["boot"][:5, 1] = 0.0
-    verdict, evidence = ch.saturation_verdict(floor, 20000)
+    verdict, evidence = saturation_verdict(floor, 20000)
     assert verdict == "no detectable saturation" and "includes 0" in evidence
 
 
 def test_single_trial_thresholds_follow_the_closed_form():
     sigma_bin, n_b, w = 0.261, 4598 / 360, 1.0
-    out = ch.single_trial_thresholds(sigma_bin, n_b, w, {"a": 1404.0, "b": 0.0074})
+    out = single_trial_thresholds(sigma_bin, n_b, w, {"a": 1404.0, "b": 0.0074})
     z75 = stats.norm.ppf(0.75)
     floor = w * np.sqrt(1 / (12 * n_b))
     trial = np.sqrt(n_b * (sigma_bin**2 - floor**2))
     assert list(out.values()) == pytest.approx([
         sigma_bin, floor, z75 * sigma_bin, np.sqrt(n_b) * sigma_bin, trial, z75 * trial, trial,
         z75 * np.sqrt(n_b * (1404 / 50000 + 0.0074 - floor**2))])
-    assert ch.single_trial_thresholds(0.05, n_b, 2.0)["threshold at d' = 1, single trials"] == 0
-    values = ch.threshold_table(out).values()["data"]
+    assert single_trial_thresholds(0.05, n_b, 2.0)["threshold at d' = 1, single trials"] == 0
+    values = threshold_table(out).values()["data"]
     assert values[-2][1] == 0.35 and values[-1][1] == pytest.approx(z75 * trial / 0.35)
 
 
 def test_ranked_table_and_smallest_size():
-    rows = ch.ranked_table([10, 100], [4.0, 1.0], [2.0, 1.0]).values()["data"]
+    rows = ranked_table([10, 100], [4.0, 1.0], [2.0, 1.0]).values()["data"]
     assert rows == [[10, 4.0, 2.0, 2.0], [100, 1.0, 1.0, 1.0]]
-    assert ch.smallest_size_within([10, 100, 1000], [3.0, 1.2, 0.9], 1.2) == 100
-    assert ch.smallest_size_within([10, 100], [3.0, 2.0], 1.0) is None
+    assert smallest_size_within([10, 100, 1000], [3.0, 1.2, 0.9], 1.2) == 100
+    assert smallest_size_within([10, 100], [3.0, 2.0], 1.0) is None
 
 
 def test_cardinal_orientations():
     ori = np.array([-90, -67.5, -67.4, -22.6, -22.5, 0, 22.4, 22.5, 67.5, 90])
-    assert ch.cardinal_orientations(ori).tolist() == [True, True, False, False, False, True,
+    assert cardinal_orientations(ori).tolist() == [True, True, False, False, False, True,
                                                       True, False, True, True]
 
 
@@ -366,7 +417,7 @@ def test_oblique_cardinal_ratio_and_its_bootstrap():
     rng = np.random.default_rng(5)
     cardinal = np.arange(40) % 2 == 0
     e2 = np.where(cardinal, 1.0, 4.0) * rng.uniform(0.5, 1.5, 40)
-    ratio, (low, high) = ch.oblique_cardinal_ratio(e2, cardinal, 300, np.random.default_rng(7))
+    ratio, (low, high) = oblique_cardinal_ratio(e2, cardinal, 300, np.random.default_rng(7))
     assert ratio == pytest.approx(np.sqrt(e2[~cardinal].mean() / e2[cardinal].mean()))
     # the same bootstrap, written out: cardinal then oblique stimuli drawn each time
     draws, boot = np.random.default_rng(7), []
@@ -376,15 +427,15 @@ def test_oblique_cardinal_ratio_and_its_bootstrap():
         boot.append(np.sqrt(e2[o].mean() / e2[c].mean()))
     assert (low, high) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])))
     assert 1 < low < ratio < high
-    assert ch.oblique_verdict(ratio, (low, high))[0] == "cardinal more precise"
-    assert ch.oblique_verdict(0.85, (0.74, 0.97)) == (
+    assert oblique_verdict(ratio, (low, high))[0] == "cardinal more precise"
+    assert oblique_verdict(0.85, (0.74, 0.97)) == (
         "oblique more precise", "RMS error oblique / cardinal = 0.85, 95% CI [0.74, 0.97], "
         "excludes 1")
-    assert ch.oblique_verdict(1.0, (0.9, 1.1))[0] == "undecided"
+    assert oblique_verdict(1.0, (0.9, 1.1))[0] == "undecided"
 
 
 def test_summary_table():
-    table = ch.summary_table([("n_neurons", 23589, ""), ("most_v1_like_layer_pearson", "pool",
+    table = summary_table([("n_neurons", 23589, ""), ("most_v1_like_layer_pearson", "pool",
                                                          "Pearson: ... excludes 0")])
     assert table.values() == {"columns": ["quantity", "value", "evidence"], "data": [
         ["n_neurons", 23589, ""], ["most_v1_like_layer_pearson", "pool",

@@ -10,7 +10,10 @@ import template_oracle as oracle
 import torch
 from torch import nn
 
-import ccn_helpers as ch
+from v1_orientation.course.networks import CNN, DeepNetReLU, get_hidden_activity
+from v1_orientation.course.runtime import get_device, set_seed
+from v1_orientation.course.stimuli import gratings
+from v1_orientation.course.training import train, train_decoder
 
 
 def run_printing(fn, *args, **kwargs):
@@ -22,14 +25,14 @@ def run_printing(fn, *args, **kwargs):
 
 def tilt_batch(angles):
     angles = np.asarray(angles, dtype=float)
-    return ch.gratings(angles), torch.tensor(angles > 0, dtype=torch.float32).unsqueeze(1)
+    return gratings(angles), torch.tensor(angles > 0, dtype=torch.float32).unsqueeze(1)
 
 
 def test_train_overfits_a_tiny_batch():
     torch.manual_seed(0)
-    net = ch.CNN(48, 64)
+    net = CNN(48, 64)
     data, labels = tilt_batch([-60, -40, -20, -5, 5, 20, 40, 60])
-    ch.train(net, data, labels, n_epochs=150, learning_rate=0.002, batch_size=8, quiet=True)
+    train(net, data, labels, n_epochs=150, learning_rate=0.002, batch_size=8, quiet=True)
     with torch.no_grad():
         prob = net(data)
     assert torch.equal((prob > 0.5).float(), labels)
@@ -39,9 +42,9 @@ def test_train_overfits_a_tiny_batch():
 @pytest.mark.parametrize("n_epochs", [1, 2, 3, 4])
 def test_train_with_fewer_than_five_epochs_prints_every_epoch(n_epochs):
     torch.manual_seed(0)
-    net = ch.CNN(48, 64)
+    net = CNN(48, 64)
     data, labels = tilt_batch(np.linspace(-80, 80, 30))
-    result, printed = run_printing(ch.train, net, data, labels, n_epochs=n_epochs, batch_size=10)
+    result, printed = run_printing(train, net, data, labels, n_epochs=n_epochs, batch_size=10)
     assert result is None  # so that a bare call (cell C1) displays nothing
     lines = printed.strip().splitlines()
     assert [line.split(" |")[0] for line in lines[:-1]] == [
@@ -52,17 +55,17 @@ def test_train_with_fewer_than_five_epochs_prints_every_epoch(n_epochs):
 
 
 def test_train_quiet_prints_nothing():
-    net = ch.CNN(48, 64)
+    net = CNN(48, 64)
     data, labels = tilt_batch([-10, 10])
-    _, printed = run_printing(ch.train, net, data, labels, n_epochs=2, quiet=True)
+    _, printed = run_printing(train, net, data, labels, n_epochs=2, quiet=True)
     assert printed == ""
 
 
 def test_train_history_and_log_match_the_template():
     data, labels = tilt_batch(np.linspace(-85, 85, 60))
     torch.manual_seed(3)
-    ours = ch.CNN(48, 64)
-    _, printed_ours = run_printing(ch.train, ours, data, labels, n_epochs=10, batch_size=20)
+    ours = CNN(48, 64)
+    _, printed_ours = run_printing(train, ours, data, labels, n_epochs=10, batch_size=20)
     torch.manual_seed(3)
     theirs = oracle.CNN(48, 64)
     _, printed_theirs = run_printing(oracle.train, theirs, data, labels, n_epochs=10,
@@ -78,10 +81,10 @@ def test_train_history_and_log_match_the_template():
 def test_trainers_reject_mismatched_lengths(trainer):
     if trainer == "train":
         data, labels = tilt_batch([-10, 10, 20])
-        call = lambda: ch.train(ch.CNN(48, 64), data, labels[:2])  # noqa: E731
+        call = lambda: train(CNN(48, 64), data, labels[:2])  # noqa: E731
     else:
-        call = lambda: ch.train_decoder(  # noqa: E731
-            ch.DeepNetReLU(4, 2), nn.MSELoss(), torch.zeros(5, 4), torch.zeros(4, 1))
+        call = lambda: train_decoder(  # noqa: E731
+            DeepNetReLU(4, 2), nn.MSELoss(), torch.zeros(5, 4), torch.zeros(4, 1))
     with pytest.raises(ValueError, match="one label per sample"):
         call()
 
@@ -89,7 +92,7 @@ def test_trainers_reject_mismatched_lengths(trainer):
 @pytest.mark.parametrize("n_epochs", [0, -3, 2.5])
 def test_trainers_reject_bad_epoch_counts(n_epochs):
     with pytest.raises(ValueError, match="n_epochs"):
-        ch.train_decoder(ch.DeepNetReLU(4, 2), nn.MSELoss(), torch.zeros(5, 4),
+        train_decoder(DeepNetReLU(4, 2), nn.MSELoss(), torch.zeros(5, 4),
                          torch.zeros(5, 1), n_epochs=n_epochs)
 
 
@@ -114,10 +117,10 @@ def test_train_decoder_matches_the_class_trainer():
     data = torch.randn(30, 12)
     labels = (data[:, :1] * 40 + 90).detach()
     torch.manual_seed(1)
-    ours = ch.DeepNetReLU(12, 10)
-    history, printed = run_printing(ch.train_decoder, ours, nn.MSELoss(), data, labels)
+    ours = DeepNetReLU(12, 10)
+    history, printed = run_printing(train_decoder, ours, nn.MSELoss(), data, labels)
     torch.manual_seed(1)
-    theirs = ch.DeepNetReLU(12, 10)
+    theirs = DeepNetReLU(12, 10)
     history_ref, printed_ref = run_printing(class_decoder_train, theirs, nn.MSELoss(), data,
                                             labels)
     assert history == history_ref and printed == printed_ref
@@ -128,8 +131,8 @@ def test_train_decoder_overfits_a_tiny_batch():
     torch.manual_seed(0)
     data = torch.randn(6, 20)
     labels = torch.linspace(-1, 1, 6).unsqueeze(1)
-    net = ch.DeepNetReLU(20, 64)
-    history = ch.train_decoder(net, nn.MSELoss(), data, labels, n_epochs=2000,
+    net = DeepNetReLU(20, 64)
+    history = train_decoder(net, nn.MSELoss(), data, labels, n_epochs=2000,
                                learning_rate=0.05, quiet=True)
     assert len(history) == 2000
     assert history[-1] < 1e-4 * history[0]
@@ -137,7 +140,7 @@ def test_train_decoder_overfits_a_tiny_batch():
 
 @pytest.mark.parametrize("n_epochs", [1, 4])
 def test_train_decoder_with_few_epochs(n_epochs):
-    history, printed = run_printing(ch.train_decoder, ch.DeepNetReLU(3, 2), nn.MSELoss(),
+    history, printed = run_printing(train_decoder, DeepNetReLU(3, 2), nn.MSELoss(),
                                     torch.zeros(4, 3), torch.zeros(4, 1), n_epochs=n_epochs)
     assert len(history) == n_epochs and len(printed.splitlines()) == n_epochs
 
@@ -162,17 +165,17 @@ def test_template_cell_c1_prints_the_published_log():
 
 
 def test_get_device_and_set_seed():
-    assert ch.get_device("cpu") == torch.device("cpu")
-    assert ch.get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert get_device("cpu") == torch.device("cpu")
+    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
-            ch.get_device("cuda")
+            get_device("cuda")
     with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
-        ch.get_device("tpu")
+        get_device("tpu")
     import random
     draws = []
     for _ in range(2):
-        ch.set_seed(5)
+        set_seed(5)
         draws.append((random.random(), np.random.rand(), torch.rand(1).item()))
     assert draws[0] == draws[1]
 
@@ -180,12 +183,12 @@ def test_get_device_and_set_seed():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_trainers_and_hidden_activity_on_cuda():
     device = torch.device("cuda")
-    net = ch.CNN(48, 64).to(device)
+    net = CNN(48, 64).to(device)
     data, labels = tilt_batch([-30, 30, -60, 60])
-    ch.train(net, data, labels, n_epochs=2, quiet=True)
-    hidden = ch.get_hidden_activity(net, data, ["pool", "fc"])
+    train(net, data, labels, n_epochs=2, quiet=True)
+    hidden = get_hidden_activity(net, data, ["pool", "fc"])
     assert hidden["pool"].shape == (4, 288)
-    decoder = ch.DeepNetReLU(5, 3).to(device)
-    history = ch.train_decoder(decoder, nn.MSELoss(), torch.randn(8, 5), torch.randn(8, 1),
+    decoder = DeepNetReLU(5, 3).to(device)
+    history = train_decoder(decoder, nn.MSELoss(), torch.randn(8, 5), torch.randn(8, 1),
                                n_epochs=5, quiet=True)
     assert len(history) == 5

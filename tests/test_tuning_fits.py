@@ -7,7 +7,13 @@ import pytest
 from conftest import tuned_population, tuning_curves
 from scipy.optimize import curve_fit
 
-import ccn_helpers as ch
+from v1_orientation.solution.circular import orientation_difference
+from v1_orientation.solution.von_mises import (
+    VonMisesFit,
+    fit_von_mises,
+    von_mises_cv_r2,
+    von_mises_cv_threshold,
+)
 
 
 def hwhm_to_kappa(hwhm_deg, period):
@@ -35,8 +41,8 @@ def planted_population(n_units=300, noise=0.1, seed=0):
 
 def test_noise_free_curves_are_recovered_exactly():
     theta, resp, truth = planted_population(n_units=60, noise=0.0, seed=1)
-    fit = ch.fit_von_mises(resp, theta, period=360, n_peaks=2, n_iter=15)
-    np.testing.assert_allclose(ch.orientation_difference(fit.preferred, truth["mu"], 360), 0,
+    fit = fit_von_mises(resp, theta, period=360, n_peaks=2, n_iter=15)
+    np.testing.assert_allclose(orientation_difference(fit.preferred, truth["mu"], 360), 0,
                                atol=1e-4)
     np.testing.assert_allclose(fit.hwhm, truth["hwhm"], rtol=1e-4)
     np.testing.assert_allclose(fit.amplitudes[:, 0], truth["a1"], rtol=1e-4)
@@ -47,8 +53,8 @@ def test_noise_free_curves_are_recovered_exactly():
 
 def test_noisy_planted_parameters_are_recovered():
     theta, resp, truth = planted_population(n_units=300, noise=0.1, seed=2)
-    fit = ch.fit_von_mises(resp, theta)
-    mu_error = np.abs(ch.orientation_difference(fit.preferred, truth["mu"], 360))
+    fit = fit_von_mises(resp, theta)
+    mu_error = np.abs(orientation_difference(fit.preferred, truth["mu"], 360))
     assert np.median(mu_error) < 0.5 and mu_error.max() < 3
     width_error = np.abs(fit.hwhm / truth["hwhm"] - 1)
     assert np.median(width_error) < 0.03 and width_error.max() < 0.2
@@ -58,7 +64,7 @@ def test_noisy_planted_parameters_are_recovered():
 
 def test_fit_is_as_good_as_scipy_curve_fit():
     theta, resp, truth = planted_population(n_units=20, noise=0.3, seed=3)
-    fit = ch.fit_von_mises(resp, theta)
+    fit = fit_von_mises(resp, theta)
     ours = fit.predict(theta)
     for n in range(20):
         p0 = [truth["b"][n], truth["a1"][n], truth["a1"][n] * truth["ratio"][n], truth["mu"][n],
@@ -87,8 +93,8 @@ def test_refinement_never_ends_worse_than_its_starting_grid_fit(n_iter):
     theta, tuned, _ = planted_population(n_units=150, noise=0.3, seed=9)
     noise = np.random.default_rng(10).standard_normal((theta.size, 150))
     resp = np.concatenate([tuned, noise], axis=1)
-    grid = squared_error(ch.fit_von_mises(resp, theta, n_iter=0), resp, theta)
-    refined = squared_error(ch.fit_von_mises(resp, theta, n_iter=n_iter), resp, theta)
+    grid = squared_error(fit_von_mises(resp, theta, n_iter=0), resp, theta)
+    refined = squared_error(fit_von_mises(resp, theta, n_iter=n_iter), resp, theta)
     worse = np.flatnonzero(refined > grid * (1 + 1e-9))
     assert worse.size == 0, f"units {worse[:10]} end above their grid error"
     # and the steps taken do help: most tuned units improve on the grid's coarse optimum
@@ -98,7 +104,7 @@ def test_refinement_never_ends_worse_than_its_starting_grid_fit(n_iter):
 def test_second_peak_higher_is_swapped_to_main():
     theta = np.arange(360.0)
     resp = tuning_curves(theta, [30.0], 8.0, [0.4, 1.0], 0.1, period=360)
-    fit = ch.fit_von_mises(resp, theta, n_iter=10)
+    fit = fit_von_mises(resp, theta, n_iter=10)
     assert fit.preferred[0] == pytest.approx(210.0, abs=1e-3)
     assert fit.peak_ratio[0] == pytest.approx(0.4, abs=1e-4)
     assert fit.amplitudes[0, 0] == pytest.approx(1.0, abs=1e-4)
@@ -108,7 +114,7 @@ def test_peaks_are_relabelled_main_first_for_any_number_of_peaks():
     # three peaks 120 deg apart, the middle one (at 130 deg) highest
     theta = np.arange(0.0, 360.0, 2.0)
     resp = tuning_curves(theta, [10.0], 6.0, [0.5, 1.0, 0.2], 0.2, period=360)[:, 0]
-    fit = ch.fit_von_mises(resp[:, None], theta, period=360, n_peaks=3, n_phi=72, n_iter=15)
+    fit = fit_von_mises(resp[:, None], theta, period=360, n_peaks=3, n_phi=72, n_iter=15)
     assert fit.preferred[0] == pytest.approx(130.0, abs=1e-3)
     np.testing.assert_allclose(fit.amplitudes[0], [1.0, 0.2, 0.5], atol=1e-4)
     np.testing.assert_allclose(fit.predict(theta)[:, 0], resp, atol=1e-6)
@@ -124,9 +130,9 @@ def test_single_peak_orientation_fit_on_assignment_range():
     a, b = rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n)
     pop = tuned_population(theta, n, preferred=mu, kappa=hwhm_to_kappa(hwhm, 180),
                            amplitudes=a[:, None], baseline=b, noise=0.02, seed=rng)
-    fit = ch.fit_von_mises(pop.resp, theta, period=180, n_peaks=1)
+    fit = fit_von_mises(pop.resp, theta, period=180, n_peaks=1)
     assert fit.amplitudes.shape == (n, 1)
-    np.testing.assert_allclose(ch.orientation_difference(fit.preferred, mu, 180), 0, atol=0.5)
+    np.testing.assert_allclose(orientation_difference(fit.preferred, mu, 180), 0, atol=0.5)
     np.testing.assert_allclose(fit.hwhm, hwhm, rtol=0.05)
     assert np.all((fit.preferred >= 0) & (fit.preferred < 180))
     with pytest.raises(ValueError, match="second peak"):
@@ -136,21 +142,21 @@ def test_single_peak_orientation_fit_on_assignment_range():
 def test_hwhm_is_where_the_curve_is_at_half_height():
     theta = np.arange(-90.0, 90.0)
     resp = tuning_curves(theta, [10.0], 3.0, 2.0, 0.5, period=180)
-    fit = ch.fit_von_mises(resp, theta, period=180, n_peaks=1, n_iter=10)
+    fit = fit_von_mises(resp, theta, period=180, n_peaks=1, n_iter=10)
     w = fit.hwhm[0]
     at_half = fit.predict([10.0 - w, 10.0 + w])[:, 0]
     np.testing.assert_allclose(at_half, 0.5 + 1.0, atol=1e-6)
     # a curve too broad to fall to half height has no half-width
-    broad = ch.VonMisesFit(np.zeros(1), np.array([0.3]), np.zeros(1), np.ones((1, 1)),
+    broad = VonMisesFit(np.zeros(1), np.array([0.3]), np.zeros(1), np.ones((1, 1)),
                            np.ones(1), 180.0, 1)
     assert np.isnan(broad.hwhm[0])
 
 
 def test_units_are_fitted_independently():
     theta, resp, _ = planted_population(n_units=40, noise=0.3, seed=5)
-    together = ch.fit_von_mises(resp, theta, chunk=16)
+    together = fit_von_mises(resp, theta, chunk=16)
     for n in (0, 17, 39):
-        alone = ch.fit_von_mises(resp[:, [n]], theta)
+        alone = fit_von_mises(resp[:, [n]], theta)
         assert together.preferred[n] == pytest.approx(alone.preferred[0], abs=1e-9)
         assert together.kappa[n] == pytest.approx(alone.kappa[0], rel=1e-9)
 
@@ -158,7 +164,7 @@ def test_units_are_fitted_independently():
 def test_constant_unit_gives_nan_r2_without_failing():
     theta, resp, _ = planted_population(n_units=3, seed=6)
     resp[:, 1] = 0.7
-    fit = ch.fit_von_mises(resp, theta)
+    fit = fit_von_mises(resp, theta)
     assert np.isnan(fit.r2[1])
     assert np.all(np.isfinite(fit.r2[[0, 2]]))
 
@@ -167,22 +173,22 @@ def test_cross_validated_r2_and_shuffle_threshold_separate_tuned_from_noise():
     theta, tuned, _ = planted_population(n_units=200, noise=0.3, seed=7)
     noise = np.random.default_rng(8).standard_normal(tuned.shape)
     resp = np.concatenate([tuned, noise], axis=1)
-    cv = ch.von_mises_cv_r2(resp, theta)
-    threshold = ch.von_mises_cv_threshold(resp, theta, n_shuffles=2, quantile=0.99, seed=0)
+    cv = von_mises_cv_r2(resp, theta)
+    threshold = von_mises_cv_threshold(resp, theta, n_shuffles=2, quantile=0.99, seed=0)
     assert 0 < threshold < 0.2
     assert np.mean(cv[:200] > threshold) > 0.95
     assert np.mean(cv[200:] > threshold) < 0.05
     # held-out R^2 is below the in-sample R^2 of the same model
-    in_sample = ch.fit_von_mises(resp, theta, n_iter=0).r2
+    in_sample = fit_von_mises(resp, theta, n_iter=0).r2
     assert np.median(cv[200:]) < np.median(in_sample[200:])
 
 
 def test_bad_arguments_are_rejected():
     theta, resp, _ = planted_population(n_units=2)
     with pytest.raises(ValueError, match="multiple"):
-        ch.fit_von_mises(resp, theta, n_peaks=2, n_phi=71)
+        fit_von_mises(resp, theta, n_peaks=2, n_phi=71)
     with pytest.raises(ValueError, match="n_stimuli"):
-        ch.fit_von_mises(resp[:-1], theta)
+        fit_von_mises(resp[:-1], theta)
 
 
 def test_cross_validated_r2_is_the_held_out_r2_of_a_fit_on_alternate_stimuli():
@@ -193,18 +199,18 @@ def test_cross_validated_r2_is_the_held_out_r2_of_a_fit_on_alternate_stimuli():
     for kwargs in ({}, {"n_iter": 2, "kappas": kappas}):
         by_angle = np.argsort(theta)
         train, test = by_angle[0::2], by_angle[1::2]  # 0, 2, 4, ... deg and 1, 3, 5, ... deg
-        fit = ch.fit_von_mises(resp[train], theta[train], period=360, n_peaks=2,
+        fit = fit_von_mises(resp[train], theta[train], period=360, n_peaks=2,
                                n_iter=kwargs.get("n_iter", 0), kappas=kwargs.get("kappas"))
         predicted = tuning_curves(theta[test], fit.preferred, fit.kappa, fit.amplitudes,
                                   fit.baseline, 360)
         held_out = resp[test]
         expected = 1 - np.sum((held_out - predicted) ** 2, axis=0) / np.sum(
             (held_out - held_out.mean(axis=0)) ** 2, axis=0)
-        np.testing.assert_allclose(ch.von_mises_cv_r2(resp, theta, **kwargs), expected,
+        np.testing.assert_allclose(von_mises_cv_r2(resp, theta, **kwargs), expected,
                                    rtol=1e-10, atol=1e-12)
     # one orientation peak per 180 deg: period and n_peaks reach the fit
-    single = ch.von_mises_cv_r2(resp, theta, period=180, n_peaks=1)
-    fit = ch.fit_von_mises(resp[train], theta[train], period=180, n_peaks=1, n_iter=0)
+    single = von_mises_cv_r2(resp, theta, period=180, n_peaks=1)
+    fit = fit_von_mises(resp[train], theta[train], period=180, n_peaks=1, n_iter=0)
     predicted = tuning_curves(theta[test], fit.preferred, fit.kappa, fit.amplitudes,
                               fit.baseline, 180)
     expected = 1 - np.sum((resp[test] - predicted) ** 2, axis=0) / np.sum(
@@ -215,17 +221,17 @@ def test_cross_validated_r2_is_the_held_out_r2_of_a_fit_on_alternate_stimuli():
 def test_cv_threshold_is_the_quantile_of_the_shuffled_units_cross_validated_r2():
     theta, resp, _ = planted_population(n_units=20, noise=0.5, seed=12)
     rng = np.random.default_rng(3)
-    null = [ch.von_mises_cv_r2(resp[rng.permutation(theta.size)], theta, period=180, n_peaks=1,
+    null = [von_mises_cv_r2(resp[rng.permutation(theta.size)], theta, period=180, n_peaks=1,
                                kappas=[2.0, 8.0]) for _ in range(2)]
     expected = np.nanquantile(np.concatenate(null), 0.8)
-    got = ch.von_mises_cv_threshold(resp, theta, period=180, n_peaks=1, n_shuffles=2,
+    got = von_mises_cv_threshold(resp, theta, period=180, n_peaks=1, n_shuffles=2,
                                     quantile=0.8, seed=3, kappas=[2.0, 8.0])
     assert got == pytest.approx(expected, abs=1e-12)
 
 
 def test_predict_selects_units_in_the_order_given():
     theta, resp, _ = planted_population(n_units=5, noise=0.2, seed=13)
-    fit = ch.fit_von_mises(resp, theta)
+    fit = fit_von_mises(resp, theta)
     every = fit.predict(theta)
     np.testing.assert_array_equal(fit.predict(theta, units=[3, 0]), every[:, [3, 0]])
     np.testing.assert_allclose(every, tuning_curves(theta, fit.preferred, fit.kappa,
@@ -240,12 +246,12 @@ def test_a_one_stimulus_spike_keeps_a_finite_concentration():
     resp = np.zeros((360, 1))
     resp[100, 0] = 1.0
     kappas = np.geomspace(0.5, 200.0, 12)
-    fit = ch.fit_von_mises(resp, theta, kappas=kappas, n_iter=30)
+    fit = fit_von_mises(resp, theta, kappas=kappas, n_iter=30)
     assert kappas.min() / 10 * (1 - 1e-9) <= fit.kappa[0] <= kappas.max() * 10 * (1 + 1e-9)
     assert np.isfinite(fit.r2[0])
     # and the broadest curve, a plain cosine, stops a decade below the grid's smallest kappa
     broad = 0.01 * np.cos(np.deg2rad(theta - 40.0))[:, None]
-    fit = ch.fit_von_mises(broad, theta, n_peaks=1, kappas=kappas, n_iter=30)
+    fit = fit_von_mises(broad, theta, n_peaks=1, kappas=kappas, n_iter=30)
     assert kappas.min() / 10 * (1 - 1e-9) <= fit.kappa[0] <= kappas.max()
     assert fit.r2[0] > 0.99
 
@@ -259,7 +265,7 @@ def test_the_grid_alone_recovers_curves_whose_parameters_lie_on_it(period, n_pea
     mu = np.array([0.0, 25.0, 105.0]) * period / 360  # multiples of period / 72
     resp = tuning_curves(theta, mu, np.array([3.0, 9.0, 1.0]), np.asarray(amplitudes), 0.3,
                          period)
-    fit = ch.fit_von_mises(resp, theta, period=period, n_peaks=n_peaks, kappas=kappas, n_iter=0)
+    fit = fit_von_mises(resp, theta, period=period, n_peaks=n_peaks, kappas=kappas, n_iter=0)
     np.testing.assert_allclose(fit.r2, 1.0, atol=1e-10)
     np.testing.assert_allclose(fit.predict(theta), resp, atol=1e-9)
 
@@ -273,6 +279,6 @@ def test_r2_is_nan_for_constant_units_of_any_sign_and_size_and_finite_otherwise(
     resp = np.c_[resp, np.full(360, 0.5)]  # exactly constant, fitted up to rounding
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fit = ch.fit_von_mises(resp, theta)
+        fit = fit_von_mises(resp, theta)
     assert np.isnan(fit.r2[[0, 3, 4]]).all()
     assert np.all(np.isfinite(fit.r2[1:3])) and np.all(fit.r2[1:3] <= 1)

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 from conftest import write_recording
 
-from ccn_helpers import (
+from v1_orientation.course.provenance import DataFile, use_data_file
+from v1_orientation.course.recording import (
     RECORDING_BINS,
     RECORDING_TRIALS,
-    DataFile,
     describe_stimuli,
     load_data,
     trials_per_bin,
-    use_data_file,
 )
 
 
