@@ -81,7 +81,7 @@ notebook: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=600 $(NOTEBOOK)
 
-# Mutation testing of the analysis sections with their fast tests (tools/mutate.py says which);
+# Mutation testing of the analysis modules with their fast tests (tools/mutate.py says which);
 # about an hour on a busy 2-core machine. Not part of CI. mutmut is installed on first use.
 MUTMUT := $(VENV)/bin/mutmut
 $(MUTMUT): requirements-mutate.txt | $(STAMP)

@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 import torch
 
 from v1_orientation.course.download import fetch_data
@@ -38,9 +41,6 @@ from v1_orientation.solution.comparison import (
 )
 from v1_orientation.solution.ridge import PopulationVectorDecoder
 from v1_orientation.solution.selection import best_decoder_candidates, standard_decoders
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 BEST, CLASS, STUDENT = "best (nested CV)", "class recipe", "student recipe"
 TARGETS = {CLASS: 0.01, STUDENT: 0.05}  # best's MSE at most this fraction of each recipe's

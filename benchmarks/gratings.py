@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np
 import torch
 
 from v1_orientation.course.stimuli import grating, gratings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def best_time(fn, repeats=7):

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np
 
 from v1_orientation.course.surrogate import simulate_stringer
@@ -27,8 +29,6 @@ from v1_orientation.solution.population import (
     decoding_error_curve,
 )
 from v1_orientation.solution.tuning import split_half_reliability
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def timed(fn):

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np
 
 from v1_orientation.course.rdm import RDM
@@ -23,8 +25,6 @@ from v1_orientation.solution.rsa_inference import (
     split_half_noise_ceiling,
 )
 from v1_orientation.solution.stats import bootstrap_counts
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def timed(fn):

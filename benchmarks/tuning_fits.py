@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np
 from scipy.optimize import curve_fit
 
@@ -24,8 +26,6 @@ from v1_orientation.course.provenance import data_provenance
 from v1_orientation.course.recording import load_recording
 from v1_orientation.solution.circular import orientation_difference
 from v1_orientation.solution.von_mises import fit_von_mises, von_mises_cv_r2, von_mises_cv_threshold
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def timed(fn):

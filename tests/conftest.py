@@ -7,10 +7,16 @@ noise-free curves, each unit's parameters, the Fisher information) comes back wi
 so a test can compare what the code recovers with what was put in.
 """
 
+import contextlib
+import io
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import template_cells
+
+from v1_orientation.course.rdm import RDM
+from v1_orientation.solution.circular import orientation_difference
 
 
 def _peak_terms(stimuli, preferred, kappa, amplitudes, period):
@@ -155,3 +161,67 @@ def write_recording(path, n_neurons=40, stimuli=None, dtype=np.float32, seed=0, 
 def recording(tmp_path):
     """Path of a small recording-format file with 40 neurons and stimuli 0..359 deg."""
     return str(write_recording(tmp_path / "recording.npz"))
+
+
+# --- helpers that several test modules share ---------------------------------------------
+
+
+def random_rdm(rng, n_stimuli=20, n_units=30):
+    return RDM(rng.normal(size=(n_stimuli, n_units)))
+
+
+def flat(result):
+    """One float64 vector of a result: an array, a tuple of arrays or a dict of numbers."""
+    parts = result.values() if isinstance(result, dict) else \
+        result if isinstance(result, tuple) else [result]
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+
+@pytest.fixture(scope="module")
+def split():
+    """181 stimuli at 1-deg steps, 300 noisy tuned neurons, a random 108 / 73 split."""
+    theta = np.linspace(-90, 90, 181)
+    resp = tuned_population(theta, 300, noise=0.2).resp
+    idx = np.random.default_rng(1).permutation(len(theta))
+    return resp, theta, idx[:108], idx[108:]
+
+
+def circular_rmse(predicted, true):
+    return np.sqrt(np.mean(orientation_difference(predicted, true) ** 2))
+
+
+def tuned_rows(n_stimuli, n_units, seed=0):
+    """Responses and angles of ``tuned_population`` at sorted random orientations in -90..90."""
+    theta = np.sort(np.random.default_rng(seed).uniform(-90, 90, n_stimuli))
+    return tuned_population(theta, n_units, noise=0.2, seed=seed).resp, theta
+
+
+def orientations(n_stimuli=180):
+    return np.arange(n_stimuli) * 180.0 / n_stimuli
+
+
+@pytest.fixture(scope="module")
+def trained_namespace():
+    """Namespace after `from ccn_helpers import *` and the template's cell C1."""
+    namespace = {}
+    exec("from ccn_helpers import *", namespace)
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(template_cells.C1, namespace)
+    return namespace
+
+
+def with_ties(rdm):
+    """Copy an RDM and make a few of its dissimilarities exactly equal."""
+    rdm = rdm.copy()
+    for (i, j), (k, m) in [((0, 1), (2, 3)), ((0, 4), (2, 3)), ((5, 6), (7, 8))]:
+        rdm[i, j] = rdm[j, i] = rdm[k, m]
+    return rdm
+
+
+def fake_curves():
+    sizes = np.array([10, 100, 1000, 10000])
+    rng = np.random.default_rng(4)
+    rmse = np.sqrt(900 / sizes[:, None] + 0.01) * rng.uniform(0.95, 1.05, (4, 5))
+    blocked = rmse * 1.3
+    return {"interleaved": {"sizes": sizes, "rmse": rmse},
+            "blocked": {"sizes": sizes, "rmse": blocked}}

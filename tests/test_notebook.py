@@ -221,8 +221,9 @@ def test_tables_are_shown_as_tables(executions):
             html, text = o["data"]["text/html"], "".join(o["data"]["text/plain"])
             assert "<table" in html and "</table>" in html
             n_rows = len(o["data"][ResultTable.MIMETYPE]["data"])
-            assert html.count("<tr>") == n_rows + 1  # a header and one row per result
-            assert "-  -" in text or "--" in text  # the rule under the aligned header
+            body = html[html.index("<tbody>"):html.index("</tbody>")]
+            assert body.count("<tr>") == n_rows  # one row per result
+            assert len(text.splitlines()) >= n_rows + 1  # a header and one line per result
 
 
 def test_cells_are_short_and_define_no_function():

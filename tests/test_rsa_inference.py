@@ -1,70 +1,37 @@
-"""RSA inference (7b) against rsatoolbox, explicit permutations and data with a known answer."""
+"""``solution.rsa_inference`` against rsatoolbox, explicit permutations and known answers."""
 
 import itertools
 
 import numpy as np
 import pytest
-import rsatoolbox
-import torch
-from conftest import tuned_population
+from conftest import (
+    random_rdm,
+    tuned_population,
+    with_ties,
+)
 from rsatoolbox.rdm import RDMs, compare
 from scipy import stats
 
-from v1_orientation.course.networks import CNN, get_hidden_activity
 from v1_orientation.course.rdm import RDM, compare_rdms
-from v1_orientation.course.stimuli import filters, grating
-from v1_orientation.solution.rsa_controls import initial_cnn, network_rdms
 from v1_orientation.solution.rsa_inference import (
     _rdm_from_sums,
     rdm_permutation_null,
     resampled_rdm_similarity,
     rsa_compare,
+    rsa_difference_table,
+    rsa_table,
     split_half_noise_ceiling,
 )
 from v1_orientation.solution.stats import (
     bootstrap_counts,
-    bootstrap_difference_p,
-    percentile_interval,
-    permutation_p_value,
+    interval_sign,
 )
-
-
-def random_rdm(rng, n_stimuli=20, n_units=30):
-    return RDM(rng.normal(size=(n_stimuli, n_units)))
-
-
-def with_ties(rdm):
-    """Copy an RDM and make a few of its dissimilarities exactly equal."""
-    rdm = rdm.copy()
-    for (i, j), (k, m) in [((0, 1), (2, 3)), ((0, 4), (2, 3)), ((5, 6), (7, 8))]:
-        rdm[i, j] = rdm[j, i] = rdm[k, m]
-    return rdm
 
 
 def tuned_rdm(rng, n_stimuli=36, n_units=200, noise=0.3, pref=None):
     """RDM of a population tuned to orientation (smooth structure) plus noise."""
     theta = np.arange(n_stimuli) * 180 / n_stimuli
     return RDM(tuned_population(theta, n_units, preferred=pref, noise=noise, seed=rng).resp)
-
-
-# --- equality with rsatoolbox -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("ours", "theirs"), [("pearson", "corr"), ("spearman", "spearman")])
-def test_compare_rdms_equals_rsatoolbox(ours, theirs):
-    rng = np.random.default_rng(0)
-    for _ in range(5):
-        a, b = with_ties(random_rdm(rng)), random_rdm(rng)
-        expected = compare(RDMs(a[None]), RDMs(b[None]), method=theirs)[0, 0]
-        assert compare_rdms(a, b, ours) == pytest.approx(expected, abs=1e-12)
-
-
-def test_rdm_equals_rsatoolbox_correlation_rdm():
-    rng = np.random.default_rng(1)
-    resp = rng.normal(size=(25, 60)) + rng.normal(size=(25, 1))  # rows with different means
-    dataset = rsatoolbox.data.Dataset(resp)
-    expected = rsatoolbox.rdm.calc_rdm(dataset, method="correlation").get_matrices()[0]
-    np.testing.assert_allclose(RDM(resp), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("pearson", "corr"), ("spearman", "spearman")])
@@ -85,23 +52,6 @@ def test_resampled_similarity_equals_rsatoolbox_pattern_bootstrap(ours, theirs):
         assert values[1] == pytest.approx(1.0, abs=1e-12)
 
 
-def test_bootstrap_counts_draw_with_replacement():
-    counts = bootstrap_counts(50, n_boot=400, seed=0)
-    assert counts.shape == (400, 50)
-    assert np.all(counts.sum(axis=1) == 50)
-    assert counts.min() >= 0
-    # each stimulus is drawn Binomial(50, 1/50) times: mean 1, variance 49/50
-    assert counts.mean() == pytest.approx(1.0)
-    assert counts.var() == pytest.approx(49 / 50, rel=0.05)
-    # about 1 - (1 - 1/50)^50 = 63.6% of the stimuli appear in a resample
-    assert np.mean(counts > 0) == pytest.approx(1 - (49 / 50) ** 50, abs=0.01)
-    np.testing.assert_array_equal(counts, bootstrap_counts(50, n_boot=400, seed=0))
-    assert not np.array_equal(counts, bootstrap_counts(50, n_boot=400, seed=1))
-
-
-# --- permutation test ---------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_permutation_null_values_are_explicit_relabellings(method):
     # with 5 stimuli there are 120 relabellings: every null value must be one of them
@@ -113,18 +63,6 @@ def test_permutation_null_values_are_explicit_relabellings(method):
     got = {round(v, 10) for v in null}
     assert got <= explicit
     assert len(got) > 0.9 * len(explicit)
-
-
-def test_permutation_p_value_closed_forms():
-    null = np.arange(99.0)
-    assert permutation_p_value(1000.0, null) == pytest.approx(1 / 100)
-    assert permutation_p_value(-1.0, null) == pytest.approx(1.0)
-    assert permutation_p_value(89.5, null) == pytest.approx((1 + 9) / 100)
-    np.testing.assert_allclose(permutation_p_value([1000.0, -1.0], np.c_[null, null]),
-                               [0.01, 1.0])
-
-
-# --- known answers: identical, independent, planted ---------------------------------------
 
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
@@ -176,21 +114,6 @@ def test_planted_difference_is_detected_and_a_null_difference_is_not():
         result.difference("close", "missing")
 
 
-def test_bootstrap_difference_p_closed_forms():
-    assert bootstrap_difference_p(np.full(99, 0.3)) == pytest.approx(2 / 100)
-    assert bootstrap_difference_p(np.r_[np.full(49, -1.0), np.full(50, 1.0)]) == 1.0
-    d = np.r_[np.full(9, -1.0), np.full(90, 1.0)]  # 9 of 99 at or below 0
-    assert bootstrap_difference_p(d) == pytest.approx(2 * 10 / 100)
-
-
-def test_percentile_interval_matches_numpy_quantiles():
-    samples = np.random.default_rng(8).normal(size=(1000, 3))
-    np.testing.assert_allclose(percentile_interval(samples, 0.9),
-                               np.quantile(samples, [0.05, 0.95], axis=0))
-    with pytest.raises(ValueError, match="level"):
-        percentile_interval(samples, 1.5)
-
-
 def test_rows_report_each_rdm():
     rng = np.random.default_rng(9)
     a = tuned_rdm(rng)
@@ -202,9 +125,6 @@ def test_rows_report_each_rdm():
         assert r["r"] == estimate
         assert r["ci_low"] <= r["ci_high"]
         assert 0 < r["p_perm"] <= 1
-
-
-# --- noise ceiling ------------------------------------------------------------------------
 
 
 def test_noise_ceiling_predicts_repeat_and_true_model_correlations():
@@ -256,54 +176,6 @@ def test_split_half_rdms_from_sums_equal_rdm_of_the_columns():
         _rdm_from_sums(np.ones((2, 2)) * 4, np.array([2.0, 2.0]), 1)
 
 
-# --- controls -----------------------------------------------------------------------------
-
-
-def test_initial_cnn_is_the_template_network_before_training():
-    h, w = grating(0).shape
-    torch.manual_seed(12)
-    template = CNN(h, w)
-    state = torch.get_rng_state()
-    net = initial_cnn(h, w)
-    assert torch.equal(torch.get_rng_state(), state)  # the global random state is untouched
-    for key, value in template.state_dict().items():
-        assert torch.equal(net.state_dict()[key], value), key
-    assert torch.equal(net.conv.weight, filters())
-
-
-def test_random_cnn_has_random_filters():
-    h, w = grating(0).shape
-    designed = initial_cnn(h, w, seed=3)
-    random_a = initial_cnn(h, w, seed=3, random_conv=True)
-    random_b = initial_cnn(h, w, seed=4, random_conv=True)
-    assert not torch.allclose(random_a.conv.weight, designed.conv.weight)
-    assert not torch.allclose(random_a.conv.weight, random_b.conv.weight)
-    assert torch.any(random_a.conv.bias != 0)
-    # PyTorch's default conv init: uniform within 1/sqrt(fan_in) = 1/7
-    assert random_a.conv.weight.abs().max() <= 1 / 7
-    assert torch.equal(random_a.fc.weight, designed.fc.weight)  # same seed, same fc init
-
-
-def test_network_rdms_match_template_stimuli_and_rdm():
-    h, w = grating(0).shape
-    net = initial_cnn(h, w)
-    ori = np.arange(-90.0, 91.0, 15.0)
-    rdms = network_rdms(net, ori)
-    stimuli = torch.stack([grating(a) for a in ori])
-    hidden = get_hidden_activity(net, stimuli, ["pool", "fc"])
-    assert list(rdms) == ["pool", "fc"]
-    for layer in ("pool", "fc"):
-        np.testing.assert_allclose(rdms[layer], RDM(hidden[layer]), atol=1e-12)
-    given = network_rdms(net, ori, images=stimuli)
-    for layer in ("pool", "fc"):
-        np.testing.assert_array_equal(given[layer], rdms[layer])
-    with pytest.raises(ValueError, match="images"):
-        network_rdms(net, ori[:-1], images=stimuli)
-
-
-# --- input checks -------------------------------------------------------------------------
-
-
 def test_bad_inputs_are_rejected():
     rng = np.random.default_rng(12)
     a, b = random_rdm(rng, 6), random_rdm(rng, 7)
@@ -317,3 +189,45 @@ def test_bad_inputs_are_rejected():
         resampled_rdm_similarity(a, [a], np.full((2, 6), 0.5))
     with pytest.raises(ValueError, match="4 units"):
         split_half_noise_ceiling(np.ones((5, 3)))
+
+
+@pytest.fixture(scope="module")
+def rsa_comparisons():
+    rng = np.random.default_rng(2)
+    theta = np.linspace(-90, 90, 24, endpoint=False)
+    base = np.cos(np.deg2rad(2 * (theta[:, None] - rng.uniform(-90, 90, 30))))
+    ref = RDM(base + 0.3 * rng.standard_normal(base.shape))
+    rdms = {"a": RDM(base), "b": RDM(base + rng.standard_normal(base.shape)),
+            "c": RDM(rng.standard_normal(base.shape))}
+    return {m: rsa_compare(ref, rdms, m, n_boot=60, n_perm=40, seed=1)
+            for m in ("pearson", "spearman")}, base
+
+
+def test_rsa_table_holds_estimates_intervals_p_values_and_the_ceiling(rsa_comparisons):
+    comparisons, base = rsa_comparisons
+    ceiling = split_half_noise_ceiling(base + 0.1, n_splits=3)
+    values = rsa_table(comparisons, ceiling).values()
+    columns = values["columns"]
+    assert [row[0] for row in values["data"]] == ["a", "b", "c", "V1 noise ceiling"]
+    for k, row in enumerate(values["data"][:3]):
+        row = dict(zip(columns, row, strict=True))
+        for m, label in (("pearson", "Pearson"), ("spearman", "Spearman")):
+            c = comparisons[m]
+            assert row[f"{label} r"] == c.estimate[k]
+            assert [row[f"{label} CI low"], row[f"{label} CI high"]] == list(c.ci[k])
+            assert row[f"{label} p_perm"] == c.p_permutation[k]
+    last = dict(zip(columns, values["data"][3], strict=True))
+    assert last["Pearson r"] == ceiling["pearson"]["ceiling"] and last["Pearson CI low"] is None
+
+
+def test_rsa_difference_table_holds_paired_differences_and_signs(rsa_comparisons):
+    comparisons, _ = rsa_comparisons
+    contrasts = [("a", "b", "a vs b"), ("b", "c", "b vs c")]
+    values = rsa_difference_table(comparisons, contrasts).values()
+    for (a, b, label), row in zip(contrasts, values["data"], strict=True):
+        row = dict(zip(values["columns"], row, strict=True))
+        assert row["contrast"] == label
+        d = comparisons["spearman"].difference(a, b)
+        assert [row["Spearman d"], row["Spearman CI low"], row["Spearman CI high"],
+                row["Spearman p"]] == [d["estimate"], d["ci_low"], d["ci_high"], d["p"]]
+        assert row["Spearman sign"] == interval_sign(d["ci_low"], d["ci_high"])

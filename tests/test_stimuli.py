@@ -1,4 +1,6 @@
-"""grating, gratings and filters against the template's code and Fourier analysis."""
+"""``course.stimuli``: grating, gratings and filters against the template's code and Fourier
+analysis.
+"""
 
 import numpy as np
 import pytest

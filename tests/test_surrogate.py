@@ -45,7 +45,30 @@ def surrogate_file(surrogate, tmp_path_factory):
     return str(path)
 
 
-# --- the contract ---------------------------------------------------------------------------
+def _simulate_every_trial(rng, signal, counts, loadings, shared_fraction):
+    """The model written out trial by trial: tuning + shared + private noise, z-scored, binned."""
+    labels = np.repeat(np.arange(N_BINS), counts)
+    latents = rng.standard_normal((labels.size, loadings.shape[0]))
+    private = rng.standard_normal((labels.size, signal.shape[1]))
+    trials = (signal[labels].astype(np.float64) + latents @ loadings
+              + np.sqrt(1 - shared_fraction) * private)
+    zscored = stats.zscore(trials, axis=0)
+    return np.add.reduceat(zscored, np.r_[0, np.cumsum(counts)[:-1]], axis=0) / counts[:, None]
+
+
+def _top_component_share(resp):
+    """Share of the across-bin variance in the top 5 principal components."""
+    centred = resp - resp.mean(axis=0)
+    eigenvalues = np.linalg.eigvalsh(centred @ centred.T)[::-1]
+    return eigenvalues[:5].sum() / eigenvalues.sum()
+
+
+def _signal_part(resp, signal):
+    """Least-squares projection of each neuron's bins onto its own tuning curve."""
+    signal = signal.astype(np.float64)
+    centred = signal - signal.mean(axis=0)
+    scale = (centred * resp).sum(axis=0) / np.maximum((centred**2).sum(axis=0), 1e-12)
+    return centred * scale
 
 
 def test_shapes_dtypes_and_stimulus_values(surrogate):
@@ -95,32 +118,11 @@ def test_too_few_trials_to_fill_every_bin_is_an_error():
         simulate_stringer(n_neurons=2, n_trials=400)
 
 
-# --- the preprocessing: z-scored over trials, averaged in 1-degree bins ----------------------
-
-
 def test_trial_bins_are_the_nearest_degree_and_all_filled():
     counts, orientation = _draw_trial_bins(np.random.default_rng(0), 4598)
     assert counts.sum() == 4598 and counts.min() >= 1
     assert counts.mean() == pytest.approx(12.77, abs=0.01)
     np.testing.assert_array_less(np.abs(orientation - np.arange(N_BINS)), 0.5 + 1e-12)
-
-
-def _simulate_every_trial(rng, signal, counts, loadings, shared_fraction):
-    """The model written out trial by trial: tuning + shared + private noise, z-scored, binned."""
-    labels = np.repeat(np.arange(N_BINS), counts)
-    latents = rng.standard_normal((labels.size, loadings.shape[0]))
-    private = rng.standard_normal((labels.size, signal.shape[1]))
-    trials = (signal[labels].astype(np.float64) + latents @ loadings
-              + np.sqrt(1 - shared_fraction) * private)
-    zscored = stats.zscore(trials, axis=0)
-    return np.add.reduceat(zscored, np.r_[0, np.cumsum(counts)[:-1]], axis=0) / counts[:, None]
-
-
-def _top_component_share(resp):
-    """Share of the across-bin variance in the top 5 principal components."""
-    centred = resp - resp.mean(axis=0)
-    eigenvalues = np.linalg.eigvalsh(centred @ centred.T)[::-1]
-    return eigenvalues[:5].sum() / eigenvalues.sum()
 
 
 @pytest.mark.parametrize("shared_fraction", [0.0, 0.5])
@@ -154,14 +156,6 @@ def test_binned_noise_equals_simulating_every_trial_in_distribution(shared_fract
         assert statistic(shortcut) == pytest.approx(statistic(brute), rel=rel)
 
 
-def _signal_part(resp, signal):
-    """Least-squares projection of each neuron's bins onto its own tuning curve."""
-    signal = signal.astype(np.float64)
-    centred = signal - signal.mean(axis=0)
-    scale = (centred * resp).sum(axis=0) / np.maximum((centred**2).sum(axis=0), 1e-12)
-    return centred * scale
-
-
 def test_shared_noise_variances_follow_the_power_law():
     variances = _shared_noise_variances(30, 1.0)
     assert variances.shape == (30,) and variances.sum() == pytest.approx(1.0)
@@ -181,9 +175,6 @@ def test_pure_noise_bins_have_the_variance_of_a_mean_of_12_8_trials():
     # ANOVA: between-bin share of a z-scored variable ~ (bins - 1) / (trials - 1), i.e. the
     # count-weighted variance of bin means; unweighted it is ~ mean(1 / n_b) ~ 1 / 11.8.
     assert resp.var(axis=0).mean() == pytest.approx(1 / 11.8, rel=0.05)
-
-
-# --- calibration against the real recording --------------------------------------------------
 
 
 def test_class_decoder_log_is_within_a_factor_1_5_of_the_published_one(surrogate):

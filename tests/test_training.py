@@ -1,19 +1,27 @@
-"""train (the template's CNN trainer) and train_decoder (the class's decoder trainer)."""
+"""``course.training``: train (the template's CNN trainer), train_decoder (the class's), predict."""
 
 import contextlib
 import io
 
 import numpy as np
 import pytest
-import template_cells
 import template_oracle as oracle
 import torch
 from torch import nn
 
 from v1_orientation.course.networks import CNN, DeepNetReLU, get_hidden_activity
-from v1_orientation.course.runtime import get_device, set_seed
 from v1_orientation.course.stimuli import gratings
-from v1_orientation.course.training import train, train_decoder
+from v1_orientation.course.training import predict, train, train_decoder
+
+
+def test_predict_matches_a_no_grad_forward_pass():
+    torch.manual_seed(0)
+    net = DeepNetReLU(5, 3)
+    x = torch.randn(10, 5)
+    out = predict(net, x, batch_size=3)
+    assert isinstance(out, np.ndarray) and out.shape == (10, 1)
+    with torch.no_grad():
+        np.testing.assert_allclose(out, net(x).numpy(), rtol=1e-6)
 
 
 def run_printing(fn, *args, **kwargs):
@@ -26,6 +34,23 @@ def run_printing(fn, *args, **kwargs):
 def tilt_batch(angles):
     angles = np.asarray(angles, dtype=float)
     return gratings(angles), torch.tensor(angles > 0, dtype=torch.float32).unsqueeze(1)
+
+
+def class_decoder_train(net, loss_fn, train_data, train_labels, n_epochs=50,
+                        learning_rate=1e-4):
+    """The class's decoder trainer, verbatim (for n_epochs >= 5)."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=learning_rate)
+    track_loss = []
+    for i in range(n_epochs):
+        out = net(train_data)
+        loss = loss_fn(out, train_labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        track_loss.append(loss.item())
+        if (i + 1) % (n_epochs // 5) == 0:
+            print(f'iteration {i + 1}/{n_epochs} | loss: {loss.item():.3f}')
+    return track_loss
 
 
 def test_train_overfits_a_tiny_batch():
@@ -96,23 +121,6 @@ def test_trainers_reject_bad_epoch_counts(n_epochs):
                          torch.zeros(5, 1), n_epochs=n_epochs)
 
 
-def class_decoder_train(net, loss_fn, train_data, train_labels, n_epochs=50,
-                        learning_rate=1e-4):
-    """The class's decoder trainer, verbatim (for n_epochs >= 5)."""
-    optimizer = torch.optim.SGD(net.parameters(), lr=learning_rate)
-    track_loss = []
-    for i in range(n_epochs):
-        out = net(train_data)
-        loss = loss_fn(out, train_labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        track_loss.append(loss.item())
-        if (i + 1) % (n_epochs // 5) == 0:
-            print(f'iteration {i + 1}/{n_epochs} | loss: {loss.item():.3f}')
-    return track_loss
-
-
 def test_train_decoder_matches_the_class_trainer():
     data = torch.randn(30, 12)
     labels = (data[:, :1] * 40 + 90).detach()
@@ -143,41 +151,6 @@ def test_train_decoder_with_few_epochs(n_epochs):
     history, printed = run_printing(train_decoder, DeepNetReLU(3, 2), nn.MSELoss(),
                                     torch.zeros(4, 3), torch.zeros(4, 1), n_epochs=n_epochs)
     assert len(history) == n_epochs and len(printed.splitlines()) == n_epochs
-
-
-def test_template_cell_c1_prints_the_published_log():
-    namespace = {}
-    exec("from ccn_helpers import *", namespace)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(template_cells.C1, namespace)
-    lines = out.getvalue().strip().splitlines()
-    assert lines[-1] == "training done!"
-    losses = [float(line.split(":")[1]) for line in lines[:-1]]
-    assert [line.split(" |")[0] for line in lines[:-1]] == [f"epoch {e}" for e in (5, 10, 15, 20,
-                                                                                    25)]
-    # The published log (reference.md); the last two digits of the smallest losses vary by
-    # platform (CPU torch 2.13 prints 2.29e-03 and 8.08e-05).
-    published = [4.10e-01, 5.17e-02, 1.32e-02, 2.27e-03, 8.15e-05]
-    assert losses[:3] == published[:3]
-    assert losses[3:] == pytest.approx(published[3:], rel=0.03)
-    assert len(namespace["net"].loss_history) == 250
-
-
-def test_get_device_and_set_seed():
-    assert get_device("cpu") == torch.device("cpu")
-    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA GPU"):
-            get_device("cuda")
-    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
-        get_device("tpu")
-    import random
-    draws = []
-    for _ in range(2):
-        set_seed(5)
-        draws.append((random.random(), np.random.rand(), torch.rand(1).item()))
-    assert draws[0] == draws[1]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -1,19 +1,21 @@
-"""Mutation testing of the stable analysis sections of ccn_helpers.py (``make mutate``).
+"""Mutation testing of the package's stable analysis modules (``make mutate``).
 
 mutmut (configured in pyproject.toml, [tool.mutmut]) plants one small change at a time in the
-functions of the chosen sections (an operator, a constant, an argument, a return value) and runs
+functions of the chosen modules (an operator, a constant, an argument, a return value) and runs
 the fast tests that cover the function; a mutant the tests do not notice "survives". This script
 chooses the functions, runs mutmut on them from a clean state, and prints the kill rate per
-section and every surviving mutant with its diff, separating the survivors we have examined and
+module and every surviving mutant with its diff, separating the survivors we have examined and
 found equivalent (no input can tell them from the original; listed in EQUIVALENT, with why).
 
-Sections run by default (see ccn_helpers' module docstring): 5b's circular decoders, 7 and 7b
-(RDMs, RSA inference), 8 and 8b (tuning curves, decoding errors, embeddings, von Mises fits).
-Plotting and text-layout functions (``plot_*``, ``format_*``) are left out: their output is
-looked at, not computed on. The surrogate (2b), the data layer and the torch trainers are left
-out too: they change often or are tested by slow calibration and training runs.
+Modules run by default (MODULES): the circular helpers and linear decoders (``circular``,
+``ridge``), the RDM (``course.rdm``), tuning curves and von Mises fits (``tuning``,
+``von_mises``), embeddings (``embeddings``) and ``course.training.predict``. Plotting and
+text-layout functions (``plot_*``, ``format_*``) are left out: their output is looked at, not
+computed on. The surrogate, the data layer, the torch trainers and decoders, RSA inference and
+Part 2 are left out too, to keep the run near an hour on two cores: they change often or are
+tested by slow calibration and training runs.
 
-Usage: ``python tools/mutate.py [--sections 7 8b ...] [--keep]`` from the repository root.
+Usage: ``python tools/mutate.py [--modules ridge rdm ...] [--keep]`` from the repository root.
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "ccn_helpers.py"
 MUTANTS = ROOT / "mutants"
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
-DEFAULT_SECTIONS = ("5b", "7", "8", "8b")
-# 5b also holds the MLP decoders and the model-selection machinery, trained in slow tests:
-# only its circular decoders are run.
-SECTION_5B_DECODERS = {"angles_to_circle", "circle_to_angles", "_check_angle_data", "_DualRidge",
-                       "AngleRidge", "CircularRidge", "PopulationVectorDecoder"}
+# module -> the names in it to mutate (None: every top-level function and class)
+MODULES = {
+    "v1_orientation.solution.circular": None,
+    "v1_orientation.solution.ridge": None,
+    "v1_orientation.course.rdm": None,
+    "v1_orientation.solution.tuning": None,
+    "v1_orientation.solution.von_mises": None,
+    "v1_orientation.solution.embeddings": None,
+    "v1_orientation.course.training": {"predict"},  # the trainers run in slow tests
+}
 LAYOUT_PREFIXES = ("plot_", "format_")
 
 # Survivors examined and found equivalent: (function, a tuple of them, or None for any; a regex
@@ -129,40 +135,41 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 34: "skipped"
           37: "type check", None: "not run"}
 
 
-def sections_of(source):
-    """Map each top-level function or class of the module to its section ('7', '8b', ...)."""
-    marks = [(i + 1, m.group(1)) for i, line in enumerate(source.splitlines())
-             if (m := re.match(r"# (\d+[a-z]?)\. ", line))]
-    owners = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            before = [sec for line, sec in marks if line < node.lineno]
-            owners[node.name] = (before[-1] if before else "0", isinstance(node, ast.ClassDef))
-    return owners
+def source_of(module):
+    """The path of a module of the package."""
+    return ROOT / (module.replace(".", "/") + ".py")
 
 
-def chosen_functions(sections):
-    """Top-level names to mutate, with their section, and the mutmut name patterns for them."""
+def top_level(module):
+    """Each top-level function or class of a module: name -> is it a class."""
+    return {node.name: isinstance(node, ast.ClassDef)
+            for node in ast.parse(source_of(module).read_text()).body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+
+
+def chosen_functions(modules):
+    """(module, name) -> is it a class, for the top-level names to mutate."""
     chosen = {}
-    for name, (section, _) in sections_of(SOURCE.read_text()).items():
-        if section not in sections or name.startswith(LAYOUT_PREFIXES):
-            continue
-        if section == "5b" and name not in SECTION_5B_DECODERS:
-            continue
-        chosen[name] = section
+    for module in modules:
+        names = MODULES.get(module)
+        for name, is_class in top_level(module).items():
+            if name.startswith(LAYOUT_PREFIXES) or (names is not None and name not in names):
+                continue
+            chosen[module, name] = is_class
     return chosen
 
 
 def mutant_owner(key):
-    """'ccn_helpers.x_f__mutmut_3' or 'ccn_helpers.xǁCǁm__mutmut_3' -> 'f' or 'C'."""
-    body = key.split(".", 1)[1].rsplit("__mutmut_", 1)[0]
-    return body.split("ǁ")[1] if body.startswith("xǁ") else body[2:]
+    """'pkg.mod.x_f__mutmut_3' or 'pkg.mod.xǁCǁm__mutmut_3' -> ('pkg.mod', 'f' or 'C')."""
+    module, body = re.match(r"(.*?)\.(xǁ.*|x_.*)$", key).groups()
+    body = body.rsplit("__mutmut_", 1)[0]
+    return module, body.split("ǁ")[1] if body.startswith("xǁ") else body[2:]
 
 
-def patterns(chosen, classes):
+def patterns(chosen):
     """The mutmut name patterns of the chosen functions (a class: all its methods)."""
-    return [f"ccn_helpers.xǁ{n}ǁ*" if classes[n] else f"ccn_helpers.x_{n}__mutmut_*"
-            for n in sorted(chosen)]
+    return [f"{m}.xǁ{n}ǁ*" if is_class else f"{m}.x_{n}__mutmut_*"
+            for (m, n), is_class in sorted(chosen.items())]
 
 
 def run_mutmut(names, log_path):
@@ -185,20 +192,34 @@ def run_mutmut(names, log_path):
     return proc.returncode
 
 
-def mutant_sources():
-    """Source of every function in mutants/ccn_helpers.py, by name (mutants and originals)."""
-    text = (MUTANTS / "ccn_helpers.py").read_text()
-    lines = text.splitlines()
-    return {node.name: lines[node.lineno - 1:node.end_lineno] for node in ast.walk(ast.parse(text))
-            if isinstance(node, ast.FunctionDef) and "__mutmut_" in node.name}
+def mutant_sources(modules):
+    """Source of every function in the mutated copies of the modules, by qualified name."""
+    sources = {}
+    for module in modules:
+        lines = (MUTANTS / source_of(module).relative_to(ROOT)).read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef) and "__mutmut_" in node.name:
+                sources[f"{module}.{node.name}"] = lines[node.lineno - 1:node.end_lineno]
+    return sources
+
+
+def exit_codes(modules):
+    """Mutmut's exit code of every mutant of the modules (from its .meta files)."""
+    codes = {}
+    for module in modules:
+        meta = MUTANTS / (str(source_of(module).relative_to(ROOT)) + ".meta")
+        if meta.exists():
+            codes |= json.loads(meta.read_text())["exit_code_by_key"]
+    return codes
 
 
 def diff_of(key, sources):
     """The lines a mutant changes: '-' original, '+' mutated (difflib, no context)."""
-    name = key.split(".", 1)[1]
+    module, _ = mutant_owner(key)
+    name = key[len(module) + 1:]
     orig_name = name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
-    original = sources[orig_name]
-    mutated = [line.replace(name + "(", orig_name + "(") for line in sources[name]]
+    original = sources[f"{module}.{orig_name}"]
+    mutated = [line.replace(name + "(", orig_name + "(") for line in sources[key]]
     return [line for line in difflib.unified_diff(original, mutated, lineterm="", n=0)
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
@@ -215,36 +236,37 @@ def equivalent_reason(owner, diff):
 
 def last_survivors(chosen):
     """Names of the chosen functions' mutants that survived the last run."""
-    meta = json.loads((MUTANTS / "ccn_helpers.py.meta").read_text())
-    return [k for k, v in meta["exit_code_by_key"].items()
+    modules = {m for m, _ in chosen}
+    return [k for k, v in exit_codes(modules).items()
             if mutant_owner(k) in chosen and STATUS.get(v) == "survived"]
 
 
 def report(chosen):
-    """Print the kill rate per section, the equivalent mutants and the other survivors."""
-    meta = json.loads((MUTANTS / "ccn_helpers.py.meta").read_text())
-    results = {k: STATUS.get(v, f"exit {v}") for k, v in meta["exit_code_by_key"].items()
+    """Print the kill rate per module, the equivalent mutants and the other survivors."""
+    modules = sorted({m for m, _ in chosen})
+    results = {k: STATUS.get(v, f"exit {v}") for k, v in exit_codes(modules).items()
                if mutant_owner(k) in chosen}
-    by_section = Counter()
-    killed_by_section = Counter()
+    by_module = Counter()
+    killed_by_module = Counter()
     survivors, equivalents = [], []
-    sources = mutant_sources()
+    sources = mutant_sources(modules)
     for key, status in sorted(results.items()):
-        section = chosen[mutant_owner(key)]
-        by_section[section] += 1
+        module, owner = mutant_owner(key)
+        by_module[module] += 1
         if status in ("killed", "timeout"):
-            killed_by_section[section] += 1
+            killed_by_module[module] += 1
             continue
         diff = diff_of(key, sources)
-        why = equivalent_reason(mutant_owner(key), diff) if status == "survived" else None
+        why = equivalent_reason(owner, diff) if status == "survived" else None
         (equivalents if why else survivors).append((key, status, diff, why))
-    print("\nsection  mutants  killed  rate")
-    for section in sorted(by_section, key=lambda s: (int(re.match(r"\d+", s)[0]), s)):
-        n, k = by_section[section], killed_by_section[section]
-        print(f"{section:>7}  {n:7d}  {k:6d}  {100 * k / n:5.1f}%")
-    total, killed = sum(by_section.values()), sum(killed_by_section.values())
+    width = max(len(m) for m in modules)
+    print(f"\n{'module':<{width}}  mutants  killed   rate")
+    for module in modules:
+        n, k = by_module[module], killed_by_module[module]
+        print(f"{module:<{width}}  {n:7d}  {k:6d}  {100 * k / max(n, 1):5.1f}%")
+    total, killed = sum(by_module.values()), sum(killed_by_module.values())
     n_equiv = len(equivalents)
-    print(f"{'all':>7}  {total:7d}  {killed:6d}  {100 * killed / total:5.1f}%")
+    print(f"{'all':<{width}}  {total:7d}  {killed:6d}  {100 * killed / total:5.1f}%")
     print(f"\nkill rate: {killed}/{total} = {100 * killed / total:.1f}% of all mutants; "
           f"{killed}/{total - n_equiv} = {100 * killed / (total - n_equiv):.1f}% of the "
           f"{total - n_equiv} that are not known equivalents")
@@ -260,25 +282,29 @@ def report(chosen):
 
 
 def main():
-    """Run mutmut on the chosen sections (from a clean mutants/) and print the report."""
+    """Run mutmut on the chosen modules (from a clean mutants/) and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", default=DEFAULT_SECTIONS)
+    parser.add_argument("--modules", nargs="+", default=list(MODULES), metavar="MODULE",
+                        help="modules to mutate, by dotted name or last part (default: MODULES)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="of the chosen sections, run only these functions or classes")
+                        help="of the chosen modules, run only these functions or classes")
     parser.add_argument("--keep", action="store_true",
                         help="reuse mutants/ from the last run (default: start clean)")
     parser.add_argument("--report-only", action="store_true", help="only print the last results")
     parser.add_argument("--survivors", action="store_true",
                         help="rerun only the last run's surviving mutants (after adding tests)")
     args = parser.parse_args()
-    chosen = chosen_functions(set(args.sections))
+    known = [m for m in MODULES] + [f"v1_orientation.{layer}.{p.stem}"
+                                    for layer in ("course", "solution")
+                                    for p in (ROOT / "v1_orientation" / layer).glob("[!_]*.py")]
+    modules = [next((k for k in known if k == m or k.endswith("." + m)), m) for m in args.modules]
+    chosen = chosen_functions(dict.fromkeys(modules))
     if args.only:
-        chosen = {name: section for name, section in chosen.items() if name in args.only}
-    classes = {n: c for n, (_, c) in sections_of(SOURCE.read_text()).items()}
-    print(f"sections {', '.join(args.sections)}: {len(chosen)} functions and classes")
-    print("  " + ", ".join(sorted(chosen)))
+        chosen = {key: c for key, c in chosen.items() if key[1] in args.only}
+    print(f"{len(modules)} modules: {len(chosen)} functions and classes")
+    print("  " + ", ".join(f"{m.rsplit('.', 1)[1]}.{n}" for m, n in sorted(chosen)))
     if not args.report_only:
-        names = patterns(chosen, classes)
+        names = patterns(chosen)
         if args.survivors:
             names = sorted(last_survivors(chosen))
         elif MUTANTS.exists() and not args.keep:

@@ -22,20 +22,13 @@ __all__ = [
 
 
 _RECORDING_FNAME = "W3D4_stringer_oribinned1.npz"
-
-
 _RECORDING_MD5 = "436599dfd8ebe6019f066c38aed20580"
-
-
 _RECORDING_URLS = (
     "https://osf.io/download/683xc/",  # OSF's download scheme since 2025
     "https://osf.io/683xc/download",  # the legacy scheme, tried second
 )
 
-
 _SURROGATE_KEY = "surrogate"  # marker entry of a surrogate .npz (a unicode string array)
-
-
 _MD5_HEX = frozenset("0123456789abcdef")
 
 
@@ -179,11 +172,7 @@ _USER_FILE_HINT = (
     "from the notebook's folder. Fix the file or the path, or set DATA_FILE = None to use "
     "fetch_data() (the recording, or the offline surrogate)"
 )
-
-
 _USER_FILE_MIN_NEURONS = 10  # Part 2's smallest population
-
-
 _USER_FILE_MIN_STIMULI = 36  # in 0..180 deg: the class split, then 5 folds inside its 60%
 
 

@@ -225,8 +225,6 @@ def get_data(n_stim, train_data, train_labels):
 # The recording's size (Stringer et al. 2021): its trials were averaged into 1-degree bins, so a
 # row of ``resp`` holds RECORDING_TRIALS / RECORDING_BINS trials on average.
 RECORDING_TRIALS = 4598
-
-
 RECORDING_BINS = 360
 
 

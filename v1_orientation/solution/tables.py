@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import partial
+from html import escape
+
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 __all__ = [
     "ResultTable", "summary_table",
@@ -13,14 +18,14 @@ __all__ = [
 class ResultTable:
     """A table of results, shown as a table wherever the notebook is read.
 
-    An HTML table in Jupyter, Colab and the HTML report, aligned text in plain
-    output, and its values (not their layout) for programs and tests, under the
-    mimetype ``MIMETYPE``. The values stay numbers (``frame``); ``formats`` only says
-    how to show them.
+    Rendered by pandas: an HTML table (``Styler``) in Jupyter, Colab and the HTML report,
+    aligned text (``DataFrame.to_string``) in plain output; and its values (not their
+    layout) for programs and tests, under the mimetype ``MIMETYPE``. The values stay
+    numbers (``frame``); ``formats`` only says how to show them.
 
     Args:
         frame (pandas.DataFrame): one row per result; its index is shown as the first
-            column(s) (a MultiIndex as several).
+            column(s) when it is named (a MultiIndex as several).
         formats (dict): column -> format spec for display, e.g. ``".3f"``, ``"+.3f"``,
             ``".1%"``; other columns are shown with ``str``.
         title (str): a line shown above the table.
@@ -44,46 +49,31 @@ class ResultTable:
         self.missing = missing
         self.row_formats = dict(row_formats or {})
 
-    def _cell(self, value, column, row_label):
-        """One value as shown: missing, by its row's or column's format, or as str."""
-        if _is_missing(value):
-            return self.missing
-        if not _is_number(value):
-            return str(value)
-        spec = self.row_formats.get(row_label, self.formats.get(column))
-        return format(value, spec) if spec else str(value)
-
-    def _columns(self):
-        """(header, formatted cells, numeric?) for the index levels and the columns."""
-        flat = self.frame.reset_index() if self._shows_index() else self.frame
-        labels = [label[0] if isinstance(label, tuple) else label for label in self.frame.index]
-        out = []
-        for name in flat.columns:
-            values = flat[name].tolist()
-            cells = [self._cell(v, name, label) for v, label in zip(values, labels, strict=True)]
-            numeric = all(_is_missing(v) or _is_number(v) for v in values)
-            out.append((str(name), cells, numeric))
-        return out
-
     def _shows_index(self):
         return any(name is not None for name in self.frame.index.names)
 
+    def _shown(self, value, spec=None):
+        """One value as shown: ``missing``, a number by ``spec``, anything else by ``str``."""
+        if _is_missing(value):
+            return self.missing
+        if spec and _is_number(value):
+            return format(value, spec)
+        return str(value)
+
+    def _rows_of(self, label):
+        """The index entries whose (first) label is ``label``."""
+        return [i for i in self.frame.index if (i[0] if isinstance(i, tuple) else i) == label]
+
     def to_text(self):
         """The table as aligned plain text (title, header, rows, notes)."""
-        columns = self._columns()
-        widths = [max([len(head)] + [len(c) for c in cells]) for head, cells, _ in columns]
-
-        def line(items, numeric):
-            return "  ".join(item.rjust(w) if num else item.ljust(w)
-                             for item, w, num in zip(items, widths, numeric, strict=True))
-
-        numeric = [num for _, _, num in columns]
-        lines = [self.title] if self.title else []
-        lines.append(line([head for head, _, _ in columns], numeric).rstrip())
-        lines.append("  ".join("-" * w for w in widths))
-        for row in zip(*[cells for _, cells, _ in columns], strict=True):
-            lines.append(line(row, numeric).rstrip())
-        return "\n".join(lines + self.notes)
+        frame = self.frame.astype(object)  # a row's format turns its numbers into text first
+        for label, spec in self.row_formats.items():
+            rows = self._rows_of(label)
+            frame.loc[rows] = frame.loc[rows].map(partial(self._shown, spec=spec))
+        formatters = {c: partial(self._shown, spec=self.formats.get(c)) for c in frame.columns}
+        body = frame.to_string(formatters=formatters, na_rep=self.missing,
+                               index=self._shows_index())
+        return "\n".join(([self.title] if self.title else []) + [body] + self.notes)
 
     def __repr__(self):
         return self.to_text()
@@ -92,20 +82,22 @@ class ResultTable:
         return self.to_text()
 
     def _repr_html_(self):
-        from html import escape
-
-        columns = self._columns()
-        align = ["right" if num else "left" for _, _, num in columns]
-        head = "".join(f'<th style="text-align: {a}">{escape(h)}</th>'
-                       for (h, _, _), a in zip(columns, align, strict=True))
-        rows = "".join(
-            "<tr>" + "".join(f'<td style="text-align: {a}">{escape(c)}</td>'
-                             for c, a in zip(row, align, strict=True)) + "</tr>"
-            for row in zip(*[cells for _, cells, _ in columns], strict=True))
-        title = f"<p><b>{escape(self.title)}</b></p>" if self.title else ""
-        notes = "".join(f"<p style=\"margin: 0.2em 0\">{escape(n)}</p>" for n in self.notes)
-        return (f'{title}<table class="dataframe"><thead><tr>{head}</tr></thead>'
-                f"<tbody>{rows}</tbody></table>{notes}")
+        # A uuid from the content, not pandas' random one: re-execution writes the same HTML.
+        uuid = hashlib.md5(repr((self.title, list(self.frame.columns))).encode()).hexdigest()[:8]
+        styler = Styler(self.frame, uuid=uuid, cell_ids=False)
+        for column in self.frame.columns:
+            styler.format(partial(self._shown, spec=self.formats.get(column)), subset=[column],
+                          escape="html")
+        for label, spec in self.row_formats.items():
+            styler.format(partial(self._shown, spec=spec), escape="html",
+                          subset=(self._rows_of(label), list(self.frame.columns)))
+        if not self._shows_index():
+            styler.hide(axis="index")
+        styler.set_table_attributes('class="dataframe"')
+        if self.title:
+            styler.set_caption(escape(self.title))
+        notes = "".join(f'<p style="margin: 0.2em 0">{escape(n)}</p>' for n in self.notes)
+        return styler.to_html() + notes
 
     def values(self):
         """The values as plain Python: ``{"columns": [...], "data": [[...], ...]}``.

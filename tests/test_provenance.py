@@ -1,19 +1,16 @@
-"""A recording-format file the user names (the notebook's DATA_FILE): use_data_file and the
-facts the notebook prints about a file (describe_stimuli, trials_per_bin)."""
+"""``course.provenance``: a recording-format file the user names (the notebook's DATA_FILE)."""
 
 import hashlib
 
 import numpy as np
 import pytest
-from conftest import write_recording
+from conftest import (
+    write_recording,
+)
 
 from v1_orientation.course.provenance import DataFile, use_data_file
 from v1_orientation.course.recording import (
-    RECORDING_BINS,
-    RECORDING_TRIALS,
-    describe_stimuli,
     load_data,
-    trials_per_bin,
 )
 
 
@@ -96,23 +93,3 @@ def test_file_that_does_not_suit_the_analyses_is_refused(tmp_path, kwargs, probl
 def test_smallest_file_that_suits_the_analyses_is_accepted(tmp_path):
     stimuli = np.r_[np.linspace(0, 180, 36), np.linspace(181, 359, 40)]
     assert use_data_file(write_recording(tmp_path / "small.npz", 10, stimuli)).source == "user"
-
-
-def test_describe_stimuli_regular_and_irregular():
-    assert describe_stimuli(np.arange(360.0)) == "360 stimuli from 0 to 359 deg in steps of 1 deg"
-    assert describe_stimuli(np.arange(0.0, 180.0, 2.5)) == \
-        "72 stimuli from 0 to 177.5 deg in steps of 2.5 deg"
-    # bin means: unequal steps (given unsorted), never "in steps of 0 deg"
-    assert describe_stimuli([2.0, 0.25, 0.75]) == \
-        "3 stimuli from 0.25 to 2 deg, steps from 0.5 to 1.25 deg (median 0.875)"
-    assert describe_stimuli([42.0]) == "1 stimuli from 42 to 42 deg"
-
-
-def test_trials_per_bin_is_the_recordings_and_says_when_assumed():
-    assert (RECORDING_TRIALS, RECORDING_BINS) == (4598, 360)  # Stringer et al.'s design
-    for source in ("real", "surrogate"):
-        n_b, note = trials_per_bin(DataFile("x.npz", source))
-        assert n_b == pytest.approx(12.7722, abs=1e-4) and "ASSUMED" not in note
-        assert "4,598 trials / 360 bins" in note
-    n_b, note = trials_per_bin(DataFile("x.npz", "user"))
-    assert n_b == pytest.approx(4598 / 360) and note.startswith("ASSUMED")

@@ -1,9 +1,15 @@
-"""Decoders of orientation: circular mapping and CircularRidge, on populations with known tuning."""
+"""``solution.ridge``: ridge on the angle, ridge on the circle and the population vector, on
+populations with known tuning, against brute-force refits and NumPy's primal solution.
+"""
+
 
 import numpy as np
 import pytest
 import torch
-from conftest import tuned_population
+from conftest import (
+    tuned_population,
+    tuned_rows,
+)
 from sklearn.base import clone
 
 from v1_orientation.solution.circular import (
@@ -11,22 +17,12 @@ from v1_orientation.solution.circular import (
     circle_to_angles,
     orientation_difference,
 )
-from v1_orientation.solution.ridge import AngleRidge, CircularRidge, PopulationVectorDecoder
-
-
-@pytest.mark.parametrize("period, angle_min", [(180.0, -90.0), (360.0, 0.0), (180.0, 0.0),
-                                               (180.0, -45.0)])
-def test_circular_mapping_round_trips_every_angle(period, angle_min):
-    theta = np.arange(angle_min, angle_min + period, 0.25)
-    back = circle_to_angles(angles_to_circle(theta, period), period, angle_min)
-    np.testing.assert_allclose(back, theta, atol=1e-9)
-    # an angle one period away lands on the same point
-    np.testing.assert_allclose(angles_to_circle(theta + period, period),
-                               angles_to_circle(theta, period), atol=1e-12)
-    # output range is [angle_min, angle_min + period)
-    wrapped = circle_to_angles(angles_to_circle([angle_min + period], period), period,
-                                  angle_min)
-    np.testing.assert_allclose(wrapped, [angle_min], atol=1e-9)
+from v1_orientation.solution.ridge import (
+    AngleRidge,
+    CircularRidge,
+    PopulationVectorDecoder,
+    _DualRidge,
+)
 
 
 def test_circular_ridge_recovers_orientation_on_a_tuned_population():
@@ -164,3 +160,85 @@ def test_decoders_compute_float32_column_inputs_in_float64():
     np.testing.assert_allclose(circle_to_angles(points),
                                circle_to_angles(points.double().numpy()), rtol=1e-12,
                                atol=1e-12)
+
+
+def test_angle_ridge_recovers_orientation_on_a_line_and_matches_the_primal_solution():
+    theta = np.linspace(-60, 60, 121)  # no wrap-around in this range
+    resp = tuned_population(theta, 300, noise=0.2).resp
+    idx = np.random.default_rng(2).permutation(len(theta))
+    model = AngleRidge().fit(resp[idx[:72]], theta[idx[:72]])
+    assert np.sqrt(np.mean((model.predict(resp[idx[72:]]) - theta[idx[72:]]) ** 2)) < 6.0
+    # primal ridge with an unpenalised intercept, at the chosen penalty
+    x, y = resp[idx[:72]], theta[idx[:72]]
+    xc, yc = x - x.mean(0), y - y.mean()
+    w = np.linalg.solve(xc.T @ xc + model.alpha_ * np.eye(x.shape[1]), xc.T @ yc)
+    np.testing.assert_allclose(model.coef_, w, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(model.intercept_, y.mean() - x.mean(0) @ w, atol=1e-8)
+
+
+def test_angle_ridge_leave_one_out_is_exact():
+    theta = np.linspace(-90, 90, 30)
+    resp = tuned_population(theta, 40, noise=0.5).resp
+    alpha = 5.0
+    model = AngleRidge(alphas=[alpha]).fit(resp, theta)
+    errors = []
+    for i in range(len(theta)):
+        keep = np.arange(len(theta)) != i
+        x, y = resp[keep], theta[keep]
+        xc = x - x.mean(0)
+        w = xc.T @ np.linalg.solve(xc @ xc.T + alpha * np.eye(len(x)), y - y.mean())
+        errors.append((resp[i] - x.mean(0)) @ w + y.mean() - theta[i])
+    assert model.cv_errors_[0] == pytest.approx(np.mean(np.square(errors)), rel=1e-8)
+
+
+def test_circular_ridge_leave_one_out_angles_are_refits_without_each_stimulus():
+    theta = np.linspace(-90, 90, 25)
+    resp = tuned_population(theta, 30, noise=0.5).resp
+    model = CircularRidge(alphas=[3.0]).fit(resp, theta)
+    for i in range(len(theta)):
+        keep = np.arange(len(theta)) != i
+        refit = CircularRidge(alphas=[3.0]).fit(resp[keep], theta[keep])
+        assert model.loo_angles_[i] == pytest.approx(refit.predict(resp[i:i + 1])[0], abs=1e-8)
+
+
+@pytest.mark.parametrize("n_units", [3, 12, 30])  # p <= n / 2: the thin-SVD path
+def test_ridge_with_few_units_leave_one_out_errors_equal_brute_force_refits(n_units):
+    resp, theta = tuned_rows(60, n_units)
+    alphas = [0.1, 3.0, 100.0]
+    model = CircularRidge(alphas=alphas).fit(resp, theta)
+    for k, alpha in enumerate(alphas):
+        errors = []
+        for i in range(theta.size):
+            keep = np.arange(theta.size) != i
+            x, t = resp[keep], angles_to_circle(theta[keep])
+            xm, tm = x.mean(0), t.mean(0)
+            w = np.linalg.solve((x - xm).T @ (x - xm) + alpha * np.eye(n_units),
+                                (x - xm).T @ (t - tm))
+            decoded = circle_to_angles(((resp[i] - xm) @ w + tm)[None])
+            errors.append(orientation_difference(decoded, theta[i])[0])
+        assert model.cv_errors_[k] == pytest.approx(np.mean(np.square(errors)), rel=1e-8)
+
+
+@pytest.mark.parametrize("estimator", [CircularRidge, AngleRidge])
+def test_ridge_with_few_units_predicts_the_primal_solution(estimator):
+    resp, theta = tuned_rows(50, 8, seed=1)
+    model = estimator(alphas=[2.0]).fit(resp, theta)
+    xc = resp - resp.mean(0)
+    targets = angles_to_circle(theta) if estimator is CircularRidge else theta[:, None]
+    w = np.linalg.solve(xc.T @ xc + 2.0 * np.eye(8), xc.T @ (targets - targets.mean(0)))
+    np.testing.assert_allclose(model.coef_.reshape(w.shape), w, atol=1e-10)
+
+
+def test_leave_one_out_predictions_for_many_penalties_match_one_at_a_time():
+    resp, theta = tuned_rows(40, 90, seed=2)
+    fit = _DualRidge(resp, angles_to_circle(theta))
+    alphas = np.logspace(-2, 4, 7)
+    stacked = fit.loo_predictions(alphas)
+    assert stacked.shape == (7, 40, 2)
+    for alpha, loo in zip(alphas, stacked, strict=True):
+        np.testing.assert_allclose(fit.loo_predictions(alpha), loo, rtol=1e-12, atol=1e-14)
+        # and against a refit without stimulus 0, at this penalty
+        keep = np.arange(1, 40)
+        refit = _DualRidge(resp[keep], angles_to_circle(theta[keep]))
+        predicted = (resp[0] - refit.x_mean) @ refit.coef(alpha) + refit.t_mean
+        np.testing.assert_allclose(loo[0], predicted, atol=1e-10)

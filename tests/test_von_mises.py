@@ -1,4 +1,4 @@
-"""Von Mises tuning fits (8b) on synthetic units with planted parameters, and against scipy."""
+"""``solution.von_mises``: von Mises fits on units with planted parameters, and against scipy."""
 
 import warnings
 
@@ -7,13 +7,79 @@ import pytest
 from conftest import tuned_population, tuning_curves
 from scipy.optimize import curve_fit
 
-from v1_orientation.solution.circular import orientation_difference
+from v1_orientation.solution.circular import (
+    orientation_difference,
+)
 from v1_orientation.solution.von_mises import (
     VonMisesFit,
     fit_von_mises,
+    model_tuning_table,
+    tuning_width_table,
+    units_at_quantiles,
+    v1_tuning_table,
     von_mises_cv_r2,
     von_mises_cv_threshold,
 )
+
+
+def test_von_mises_fits_do_not_depend_on_blocks_or_threads():
+    rng = np.random.default_rng(9)
+    stim = np.arange(0.0, 360.0, 5.0)
+    pref = rng.uniform(0, 360, 40)
+    resp = (np.exp(4 * (np.cos(np.deg2rad(stim[:, None] - pref)) - 1))
+            + 0.2 * rng.standard_normal((stim.size, 40)))
+    whole = fit_von_mises(resp, stim, n_iter=2, chunk=1024)
+    blocks = fit_von_mises(resp, stim, n_iter=2, chunk=7, n_jobs=2)
+    for field in ("preferred", "kappa", "baseline", "amplitudes", "r2"):
+        np.testing.assert_allclose(getattr(blocks, field), getattr(whole, field), rtol=1e-12,
+                                   atol=1e-12, err_msg=field)
+    np.testing.assert_allclose(von_mises_cv_r2(resp, stim, n_jobs=2),
+                               von_mises_cv_r2(resp, stim), rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def tuning_fits():
+    rng = np.random.default_rng(3)
+    stim = np.arange(0, 360, 4.0)
+    pref = rng.uniform(0, 360, 50)
+    resp = (np.exp(3 * (np.cos(np.deg2rad(stim[:, None] - pref)) - 1))
+            + 0.5 * np.exp(3 * (np.cos(np.deg2rad(stim[:, None] - pref - 180)) - 1))
+            + 0.2 * rng.standard_normal((stim.size, 50)))
+    return stim, resp, fit_von_mises(resp, stim, n_iter=1)
+
+
+def test_units_at_quantiles_picks_by_sorted_score():
+    key = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0])
+    units = np.array([0, 2, 3, 4])  # scores 5, 9, 3, 7 -> sorted 3 (3), 0 (5), 4 (7), 2 (9)
+    assert units_at_quantiles(units, key, [0.0, 0.5, 1.0]).tolist() == [3, 0, 2]
+    assert units_at_quantiles(units, key, [1.0, 0.0], n=1).tolist() == [2]
+
+
+def test_v1_tuning_table_values(tuning_fits):
+    stim, resp, fit = tuning_fits
+    cv_r2 = von_mises_cv_r2(resp, stim)
+    tuned = cv_r2 > 0.2
+    other = np.arange(50) % 3 > 0
+    table = v1_tuning_table(fit, fit, cv_r2, 0.2, tuned, other, 0.25)
+    values = [row[1] for row in table.values()["data"]]
+    assert values == pytest.approx([
+        np.median(cv_r2), 0.2, tuned.sum(), tuned.mean(), other.mean(), np.mean(tuned == other),
+        np.mean(fit.peak_ratio[tuned] > 0.25), np.median(fit.peak_ratio[tuned]),
+        np.median(fit.r2[tuned]), np.median(fit.r2[tuned])])
+    text = str(table)
+    assert f"{tuned.mean():.1%}" in text and f"{np.median(cv_r2):.3f}" in text
+
+
+def test_model_and_width_tables(tuning_fits):
+    _, _, fit = tuning_fits
+    varies = np.arange(50) < 40
+    (row,) = model_tuning_table({"pool": fit}, {"pool": varies}).values()["data"]
+    r2 = fit.r2[varies]
+    assert row == pytest.approx(["pool", 50, 40, np.median(r2), np.mean(r2 > 0.8),
+                                 np.mean(fit.amplitudes[varies, 0] > 0)])
+    widths = np.array([10.0, 20.0, np.nan, 30.0, np.inf])
+    (row,) = tuning_width_table({"V1": widths}, {"V1": 9}).values()["data"]
+    assert row == ["V1", 9, 5, 20.0, 15.0, 25.0, 2]
 
 
 def hwhm_to_kappa(hwhm_deg, period):
@@ -37,6 +103,13 @@ def planted_population(n_units=300, noise=0.1, seed=0):
                            amplitudes=np.c_[truth["a1"], truth["a1"] * truth["ratio"]],
                            baseline=truth["b"], noise=noise, seed=rng)
     return theta, pop.resp, truth
+
+
+def squared_error(fit, resp, theta):
+    """(n_units,) residual sum of squares of a fit, its curves built by conftest's own model."""
+    curves = tuning_curves(theta, fit.preferred, fit.kappa, fit.amplitudes, fit.baseline,
+                           fit.period)
+    return np.sum((resp - curves) ** 2, axis=0)
 
 
 def test_noise_free_curves_are_recovered_exactly():
@@ -77,13 +150,6 @@ def test_fit_is_as_good_as_scipy_curve_fit():
         sse_scipy = np.sum((resp[:, n] - model(theta, *best)) ** 2)
         sse_ours = np.sum((resp[:, n] - ours[:, n]) ** 2)
         assert sse_ours <= sse_scipy * (1 + 1e-4)
-
-
-def squared_error(fit, resp, theta):
-    """(n_units,) residual sum of squares of a fit, its curves built by conftest's own model."""
-    curves = tuning_curves(theta, fit.preferred, fit.kappa, fit.amplitudes, fit.baseline,
-                           fit.period)
-    return np.sum((resp - curves) ** 2, axis=0)
 
 
 @pytest.mark.parametrize("n_iter", [1, 3, 8])

@@ -1,7 +1,7 @@
-"""The figure helpers that moved out of the notebook draw what their figures show.
+"""``solution.plotting``: each figure draws what it shows.
 
-Each test reads back what was drawn (lines, error bars, histograms) and compares it with the
-same quantity computed here from the inputs.
+Each test reads back what was drawn (lines, error bars, histograms, images) and compares it
+with the same quantity computed here from the inputs.
 """
 
 import matplotlib
@@ -11,19 +11,48 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import random_rdm, tuned_population  # noqa: E402
 
-from v1_orientation.solution.plotting import (
+from v1_orientation.course.stimuli import filters  # noqa: E402
+from v1_orientation.solution.plotting import (  # noqa: E402
+    plot_embeddings,
     plot_error_by_orientation,
+    plot_filters,
+    plot_rdms,
     plot_saturation,
+    plot_tuning_curves,
     plot_tuning_distributions,
 )
-from v1_orientation.solution.saturation import saturation_fits
+from v1_orientation.solution.saturation import saturation_fits  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
     plt.close("all")
+
+
+def test_plot_rdms_shares_one_colour_scale():
+    rng = np.random.default_rng(0)
+    rdms = {"V1 data": random_rdm(rng, 5), "model\n'fc' layer": 2 * random_rdm(rng, 5)}
+    fig = plot_rdms(rdms, np.linspace(-90, 90, 5), " (surrogate)")
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2
+    assert {im.get_clim() for im in images} == {(0, max(r.max() for r in rdms.values()))}
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["V1 data (surrogate)", "model 'fc' layer (surrogate)"]
+
+
+def test_plot_tuning_curves_and_embeddings_and_filters():
+    pop = tuned_population(np.arange(360.0), 4)
+    fig, ax = plt.subplots()
+    plot_tuning_curves(ax, pop.stimuli, pop.resp, [0, 2], n_bins=12, title="t")
+    assert len(ax.lines) == 4 and ax.get_title() == "t"  # raw + binned for each unit
+    fig = plot_embeddings({"a": np.zeros((7, 2)), "b": np.ones((7, 2))},
+                             np.linspace(-90, 90, 7), " (surrogate)")
+    assert [a.get_title() for a in fig.axes[:2]] == ["a (surrogate)", "b (surrogate)"]
+    fig = plot_filters({"before": filters(), "after": filters()[:4]})
+    assert sum(bool(a.images) for a in fig.axes) == 10
 
 
 def test_error_by_orientation_draws_binned_rms_errors_with_delta_method_se():

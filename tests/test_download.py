@@ -1,4 +1,4 @@
-"""Tests of the download layer: fetch_data, DataFile, data_provenance.
+"""``course.download``: fetch_data, and the provenance of what it writes.
 
 Every download goes to a real HTTP server that the tests start on 127.0.0.1;
 an autouse fixture makes any other host name fail to resolve, so no test can
@@ -38,9 +38,17 @@ def _npz_bytes(**arrays):
 # A small valid recording (the real file's format) and something else of the same kind.
 GOOD = _npz_bytes(resp=np.arange(360 * 4, dtype=np.float32).reshape(360, 4),
                   stimuli=np.arange(360))
+
+
 GOOD_MD5 = hashlib.md5(GOOD).hexdigest()
+
+
 WRONG = _npz_bytes(resp=np.zeros((360, 4), np.float32), stimuli=np.arange(360))
+
+
 WRONG_MD5 = hashlib.md5(WRONG).hexdigest()
+
+
 HTML = b"<!DOCTYPE html><html><body>Sign in to OSF</body></html>"
 
 
@@ -131,7 +139,14 @@ def _md5(path):
         return hashlib.md5(f.read()).hexdigest()
 
 
-# --- source "real" ------------------------------------------------------------------------
+@pytest.fixture
+def pooch_log():
+    """What pooch logs during the test, as its own handler would show it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    pooch.get_logger().addHandler(handler)
+    yield stream
+    pooch.get_logger().removeHandler(handler)
 
 
 def test_good_file_is_downloaded_verified_and_loadable(tmp_path, server, capsys):
@@ -222,9 +237,6 @@ def test_corrupted_cached_file_is_moved_aside_when_no_download_works(tmp_path, r
     assert (tmp_path / (REAL_NAME + ".bad")).read_bytes() == truncated
 
 
-# --- source "auto" and "surrogate" ---------------------------------------------------------
-
-
 def test_auto_without_network_falls_back_to_the_surrogate_loudly(
     tmp_path, refused_url, fake_simulator, capsys
 ):
@@ -287,19 +299,6 @@ def test_data_file_survives_pickling(tmp_path, fake_simulator):
     assert copy == path and copy.is_surrogate and copy.description == path.description
 
 
-# --- no machine paths in what is printed or logged (it ends up in notebook outputs) --------
-
-
-@pytest.fixture
-def pooch_log():
-    """What pooch logs during the test, as its own handler would show it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    pooch.get_logger().addHandler(handler)
-    yield stream
-    pooch.get_logger().removeHandler(handler)
-
-
 def test_download_log_shows_the_path_relative_to_the_notebook(
         tmp_path, server, monkeypatch, pooch_log):
     monkeypatch.chdir(tmp_path)  # the notebook's folder
@@ -333,9 +332,6 @@ def test_fallback_warning_banner_and_error_show_no_machine_path(
     assert str(tmp_path) not in shown and os.path.dirname(__file__) not in shown
 
 
-# --- configuration -------------------------------------------------------------------------
-
-
 def test_environment_variables_are_honoured(tmp_path, monkeypatch, fake_simulator):
     monkeypatch.setenv("CCN_DATA_DIR", str(tmp_path / "from_env"))
     monkeypatch.setenv("CCN_DATA_SOURCE", "surrogate")
@@ -364,9 +360,6 @@ def test_invalid_source_from_the_environment_names_the_variable(tmp_path, monkey
 def test_malformed_md5_is_refused(tmp_path):
     with pytest.raises(ValueError, match="32 hexadecimal"):
         fetch_data("real", tmp_path, expected_md5="abc")
-
-
-# --- data_provenance -----------------------------------------------------------------------
 
 
 def test_provenance_of_real_surrogate_and_other_files(tmp_path, fake_simulator):

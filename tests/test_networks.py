@@ -1,11 +1,15 @@
-"""CNN and DeepNetReLU: the template's architecture and initialisation, exact gradients."""
+"""``course.networks``: CNN and DeepNetReLU (the template's architecture and initialisation, exact
+gradients) and get_hidden_activity.
+"""
 
+
+import numpy as np
 import pytest
 import template_oracle as oracle
 import torch
 from torch import nn
 
-from v1_orientation.course.networks import CNN, DeepNetReLU
+from v1_orientation.course.networks import CNN, DeepNetReLU, get_hidden_activity
 from v1_orientation.course.stimuli import filters, gratings
 
 
@@ -68,3 +72,45 @@ def test_deep_net_relu_gradcheck():
 def test_cnn_pool_dims_follow_the_input(h, w):
     net = CNN(h, w)
     assert net.fc.in_features == 6 * (h // 8) * (w // 8)
+
+
+@pytest.mark.slow  # the fixture trains the CNN
+def test_hidden_activity_shapes_and_values(trained_namespace):
+    net = trained_namespace["net"]
+    stimuli = gratings(np.arange(-90, 91, 10))
+    hidden = get_hidden_activity(net, stimuli, ["pool", "fc", "out"])
+    assert {k: v.shape for k, v in hidden.items()} == {
+        "pool": (19, 288), "fc": (19, 10), "out": (19, 1)}
+    with torch.no_grad():
+        x = torch.relu(net.conv(stimuli.unsqueeze(1)))
+        pool = net.pool(x).reshape(19, -1)
+        fc = net.fc(pool)
+    np.testing.assert_allclose(hidden["pool"], pool.numpy())
+    # a hook sees the module's output: 'fc' is the linear layer's, before forward's ReLU
+    np.testing.assert_allclose(hidden["fc"], fc.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.any(hidden["fc"] < 0)
+
+
+@pytest.mark.slow  # the fixture trains the CNN
+def test_hidden_activity_builds_no_autograd_graph(trained_namespace):
+    net = trained_namespace["net"]
+    seen = []
+    handle = net.fc.register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
+    try:
+        get_hidden_activity(net, gratings([0.0, 10.0]), ["fc"])
+    finally:
+        handle.remove()
+    assert seen == [False]
+    assert not net._forward_hooks and not net.pool._forward_hooks  # hooks removed
+
+
+@pytest.mark.slow  # the fixture trains the CNN
+def test_unknown_layer_label_lists_the_layers(trained_namespace):
+    with pytest.raises(ValueError, match=r"\['pol'\].*\['conv', 'pool', 'fc', 'out'\]"):
+        get_hidden_activity(trained_namespace["net"], gratings([0.0]), ["pol", "fc"])
+
+
+@pytest.mark.slow  # the fixture trains the CNN
+def test_hidden_activity_accepts_a_single_label(trained_namespace):
+    hidden = get_hidden_activity(trained_namespace["net"], gratings([0.0, 5.0]), "pool")
+    assert list(hidden) == ["pool"]

@@ -1,4 +1,6 @@
-"""load_data, split_train_test and get_data against the template's and the class's code."""
+"""``course.recording``: load_data, load_recording, the class split and get_data, against the
+template's and the class's code; the facts the notebook prints about a file.
+"""
 
 import numpy as np
 import pytest
@@ -6,9 +8,48 @@ import template_oracle as oracle
 import torch
 from conftest import write_recording
 
-from v1_orientation.course.recording import get_data, load_data, split_train_test
+from v1_orientation.course.provenance import DataFile
+from v1_orientation.course.recording import (
+    RECORDING_BINS,
+    RECORDING_TRIALS,
+    describe_stimuli,
+    get_data,
+    load_data,
+    load_recording,
+    split_train_test,
+    trials_per_bin,
+)
+
+
+def test_load_recording_returns_all_bins(recording):
+    resp, stimuli = load_recording(recording)
+    assert resp.shape == (360, 40) and stimuli.shape == (360,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_load_recording_returns_the_file_rows_in_their_order(tmp_path, dtype):
+    stimuli = np.random.default_rng(5).permutation(360).astype(float)  # rows in no sorted order
+    path = write_recording(tmp_path / "r.npz", n_neurons=7, stimuli=stimuli, dtype=dtype)
+    resp, got_stimuli = load_recording(path)
+    with np.load(path) as stored:
+        np.testing.assert_array_equal(resp, stored["resp"])
+        np.testing.assert_array_equal(got_stimuli, stored["stimuli"])
+    assert resp.dtype == got_stimuli.dtype == dtype
+
 
 BIN_WIDTHS = [1, 0.5, 1.5, 2, 3, 5, 7.5, 10, 45]
+
+
+def class_split(resp, stimuli):
+    """The class's split code, verbatim (seeds the global generators)."""
+    np.random.seed(4)
+    torch.manual_seed(4)
+    n_stimuli = resp.shape[0]
+    n_train = int(0.6 * n_stimuli)
+    ishuffle = torch.randperm(n_stimuli)
+    itrain = ishuffle[:n_train]
+    itest = ishuffle[n_train:]
+    return resp[itrain], stimuli[itrain], resp[itest], stimuli[itest]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -103,18 +144,6 @@ def test_non_positive_bin_width(recording, bin_width):
         load_data(recording, bin_width)
 
 
-def class_split(resp, stimuli):
-    """The class's split code, verbatim (seeds the global generators)."""
-    np.random.seed(4)
-    torch.manual_seed(4)
-    n_stimuli = resp.shape[0]
-    n_train = int(0.6 * n_stimuli)
-    ishuffle = torch.randperm(n_stimuli)
-    itrain = ishuffle[:n_train]
-    itest = ishuffle[n_train:]
-    return resp[itrain], stimuli[itrain], resp[itest], stimuli[itest]
-
-
 @pytest.mark.parametrize("n_stimuli", [181, 360, 7])
 def test_split_reproduces_the_class_split(n_stimuli):
     resp = torch.randn(n_stimuli, 5)
@@ -162,3 +191,23 @@ def test_get_data_draws_like_the_class():
     istim = np.random.choice(25, 4)
     assert torch.equal(r, data[istim]) and torch.equal(ori, labels[istim])
     assert r.shape == (4, 2) and ori.shape == (4, 1)
+
+
+def test_describe_stimuli_regular_and_irregular():
+    assert describe_stimuli(np.arange(360.0)) == "360 stimuli from 0 to 359 deg in steps of 1 deg"
+    assert describe_stimuli(np.arange(0.0, 180.0, 2.5)) == \
+        "72 stimuli from 0 to 177.5 deg in steps of 2.5 deg"
+    # bin means: unequal steps (given unsorted), never "in steps of 0 deg"
+    assert describe_stimuli([2.0, 0.25, 0.75]) == \
+        "3 stimuli from 0.25 to 2 deg, steps from 0.5 to 1.25 deg (median 0.875)"
+    assert describe_stimuli([42.0]) == "1 stimuli from 42 to 42 deg"
+
+
+def test_trials_per_bin_is_the_recordings_and_says_when_assumed():
+    assert (RECORDING_TRIALS, RECORDING_BINS) == (4598, 360)  # Stringer et al.'s design
+    for source in ("real", "surrogate"):
+        n_b, note = trials_per_bin(DataFile("x.npz", source))
+        assert n_b == pytest.approx(12.7722, abs=1e-4) and "ASSUMED" not in note
+        assert "4,598 trials / 360 bins" in note
+    n_b, note = trials_per_bin(DataFile("x.npz", "user"))
+    assert n_b == pytest.approx(4598 / 360) and note.startswith("ASSUMED")
