@@ -9,10 +9,8 @@ without an index and without dependencies (the environment has them): nothing re
 internet, and the environment is left as it was.
 """
 
-import os
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -170,12 +168,3 @@ def test_a_stale_face_next_to_the_notebook_is_named(run, server):
                                             "def fetch_data():\n    pass\n")
     nb = run(server.url(""))
     assert_stopped_cleanly(nb, "ccn_helpers.py is not version", "delete it")
-
-
-def test_the_wheel_holds_the_package_and_the_face(wheel):
-    with zipfile.ZipFile(wheel) as zf:
-        names = set(zf.namelist())
-    sources = {str(p.relative_to(ROOT)) for p in (ROOT / "v1_orientation").rglob("*.py")}
-    assert sources | {"ccn_helpers.py"} <= names
-    version = v1_orientation.__version__
-    assert os.path.basename(wheel) == f"v1_orientation-{version}-py3-none-any.whl"

@@ -1,4 +1,4 @@
-"""Grating stimuli (the template's ``grating``, a batch: ``gratings``) and ``filters``."""
+"""Grating stimuli: the template's ``grating``, ``gratings`` for a batch, the CNN's ``filters``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notebook's figures: each function draws one figure and returns it."""
+"""The notebook's figures, each drawn from the results of an analysis onto given or new axes."""
 
 from __future__ import annotations
 
