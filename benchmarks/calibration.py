@@ -49,25 +49,22 @@ from v1_orientation.course.surrogate import (
     simulate_stringer,
 )
 from v1_orientation.course.training import train_decoder
+from v1_orientation.solution import published as literature
 
-# Real-recording numbers (shared/reference.md) and the tolerances the tests use.
-PUBLISHED_DECODER_LOG = {10: 12219.761, 20: 1672.732, 30: 548.096, 40: 235.619, 50: 144.001}
+# Real-recording numbers (v1_orientation.solution.published) and the tolerances the tests use.
+PUBLISHED_DECODER_LOG = literature.CLASS_DECODER_LOG
 DECODER_LOG_FACTOR = 1.5  # surrogate loss within [published / 1.5, published * 1.5]
-REAL_RDM_CORRELATIONS = {"pool": 0.717, "fc": 0.565}
+REAL_RDM_CORRELATIONS = literature.CLASS_RDM_CORRELATIONS
 RDM_TOLERANCE = 0.05  # absolute
 RIDGE_ERROR_RANGE = (1.0, 4.0)  # degrees; the class says "within 2-3 degrees"
 RIDGE_ALPHAS = np.logspace(0, 5, 11)  # chosen by leave-one-out (GCV) inside the training set
 
-# A student's Adam MLP decoders on the real recording (shared/reference.md): test MSE in
-# deg^2 on the class split of the assignment's 181 stimuli, by (hidden units, weight decay).
-PUBLISHED_DECODER_TABLE = {
-    (100, 0.005): 26.29, (100, 0.01): 26.16, (100, 0.02): 26.05, (100, 0.05): 24.92,
-    (150, 0.005): 22.55, (150, 0.01): 23.57, (150, 0.02): 26.26, (150, 0.05): 26.39,
-    (200, 0.005): 26.79, (200, 0.01): 25.69, (200, 0.02): 25.05, (200, 0.05): 23.94,
-}
+# A student's Adam MLP decoders on the real recording: test MSE in deg^2 on the class split of
+# the assignment's 181 stimuli, by (hidden units, weight decay).
+PUBLISHED_DECODER_TABLE = literature.STUDENT_ADAM_TABLE
 DECODER_TABLE_FACTOR = 1.5  # surrogate test MSE within [published / 1.5, published * 1.5]
 # The same solution's untrained DeepNetReLU(23589, 10) (seed 1) on those 73 test stimuli.
-REAL_UNTRAINED_TEST_MSE = 2520.47
+REAL_UNTRAINED_TEST_MSE = literature.STUDENT_UNTRAINED_TEST_MSE
 SEAM_DEG = 5  # test stimuli within this many degrees of the -90/+90 seam (|label| >= 85)
 # The recipe(s) the tests run: the cheapest (100 hidden units), to keep them under a minute.
 CHEAP_RECIPES = ((100, 0.05),)

@@ -67,7 +67,10 @@ def test_decoding_error_table_holds_the_errors():
     rng = np.random.default_rng(1)
     errors = {(name, split): decoding_errors(rng.uniform(-90, 90, 20), rng.uniform(-90, 90, 20))
               for name in ("untrained", "trained") for split in ("train", "test")}
-    values = decoding_error_table(errors).values()
-    assert values["columns"][:2] == ["decoder", "set"]
+    table = decoding_error_table(errors)
+    values = table.values()
+    assert values["columns"] == ["decoder", "set", "MSE (deg^2)", "RMSE (deg)",
+                                 "circular RMSE (deg)", "circular median |err| (deg)"]
+    assert table.title == "" and table.formats["MSE (deg^2)"] == ".1f"
     for row, ((name, split), e) in zip(values["data"], errors.items(), strict=True):
         assert row == [name, split, e["mse"], e["rmse"], e["circ_rmse"], e["circ_median_abs"]]

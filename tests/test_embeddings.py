@@ -97,6 +97,9 @@ def test_pca_scores_and_variances_equal_scikit_learn(shape):
 
 def test_explained_variance_table():
     ratios = {"V1": np.array([0.14, 0.13, 0.1]), "'fc'": np.array([0.99, 0.004])}
-    rows = explained_variance_table(ratios).values()["data"]
+    table = explained_variance_table(ratios)
+    assert table.values()["columns"] == ["representation", "PC1", "PC2", "PC1 + PC2"]
+    assert table.title == "" and set(table.formats.values()) == {".2f"}
+    rows = table.values()["data"]
     assert rows[0] == pytest.approx(["V1", 0.14, 0.13, 0.27])
     assert rows[1][0] == "'fc'"

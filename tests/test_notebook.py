@@ -120,7 +120,7 @@ def test_key_results_exist_and_are_sane(executions):
     for measure in ("pearson", "spearman"):
         assert summary[f"most_v1_like_layer_{measure}"] in ("pool", "fc", "undecided")
     for scheme in ("interleaved", "blocked"):
-        assert summary[f"p2_saturation_{scheme}"] in ("floor detected", "no detectable saturation")
+        assert summary[f"p2_saturation_{scheme}"] in ("floor detected", "no floor detected")
     assert 0 < summary["p2_error_all_neurons_deg"] < summary["p2_threshold_75_single_trial_deg"]
 
 
@@ -168,14 +168,17 @@ def test_summary_verdicts_carry_their_evidence(executions):
     summary = summary_of(nb)
     interval = r"95% CI \[([-+\d.e]+), ([-+\d.e]+)\], (excludes|includes) ([01])$"
     verdicts = {k: v for k, v in summary.items()
-                if k.startswith(("most_v1_like_layer_", "p2_saturation_", "p2_oblique_effect"))}
-    assert len(verdicts) == 5
+                if k.startswith(("most_v1_like_layer_", "p2_oblique_effect"))}
+    assert len(verdicts) == 3
+    for scheme in ("interleaved", "blocked"):  # a floor is detected when both models exclude 0
+        verdict, evidence = summary[f"p2_saturation_{scheme}"]
+        low, high = map(float, re.search(r"between ([\d.]+) and ([\d.]+) deg", evidence).groups())
+        assert (verdict == "floor detected") == (low > 0) and low <= high, evidence
     for key, (verdict, evidence) in verdicts.items():
         low, high, says, null = re.search(interval, evidence.split(";")[0]).groups()
         low, high, null = float(low), float(high), float(null)
         assert says == ("includes" if low <= null <= high else "excludes"), (key, evidence)
-        undecided = {"most_v1_like_layer_": "undecided", "p2_saturation_":
-                     "no detectable saturation", "p2_oblique_effect": "undecided"}
+        undecided = {"most_v1_like_layer_": "undecided", "p2_oblique_effect": "undecided"}
         expected = next(v for prefix, v in undecided.items() if key.startswith(prefix))
         assert (verdict == expected) == (says == "includes"), (key, verdict, evidence)
     # the layer verdicts restate the paired differences of the 1d table
@@ -187,6 +190,45 @@ def test_summary_verdicts_carry_their_evidence(executions):
         verdict, evidence = summary[f"most_v1_like_layer_{measure.lower()}"]
         assert verdict == expected
         assert f"pool - fc = {row[f'{measure} d']:+.3f}" in evidence
+
+
+def rendered(nb):
+    """The findings the cells displayed (Markdown written from the run's numbers), in order."""
+    return ["".join(o["data"]["text/markdown"]) for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+
+
+def findings_with(nb, words):
+    (found,) = [f for f in rendered(nb) if words in f]
+    return found
+
+
+def test_the_rendered_answers_state_what_the_cells_computed(executions, tmp_path):
+    """Each claim the prose relies on, recomputed here from the data the run loaded."""
+    from v1_orientation.course.download import fetch_data
+    from v1_orientation.course.recording import load_data
+
+    nb = executions[0]
+    assert len(rendered(nb)) >= 10
+    # 1d: the V1 RDM across the +-90 seam, straight from the responses (1 - Pearson r of rows)
+    resp, ori = load_data(fetch_data("surrogate", data_dir=tmp_path))
+    rdm, theta = 1 - np.corrcoef(resp.numpy().astype(np.float64)), ori[:, 0].numpy()
+    one_apart = np.mean([rdm[k, k + 1] for k in range(len(theta) - 1)])
+    seam = findings_with(nb, "V1 RDM")
+    assert f"RDM(-90, +90) = {rdm[0, -1]:.3f}" in seam
+    assert f"(1 deg apart) average {one_apart:.3f}" in seam
+    assert ("lighter than its diagonal" in seam) == (rdm[0, -1] > one_apart + 0.05)
+    # 1c: the ranges named are exactly those of the printed breakdown below 100%
+    breakdown = re.findall(r"\|tilt\| in \[ *(\d+), *(\d+)\) deg: *([\d.]+)%", printed_text(nb))
+    imperfect = [f"[{a}, {b})" for a, b, pct in breakdown if float(pct) < 100]
+    cnn = findings_with(nb, "fresh gratings")
+    assert all(r in cnn for r in imperfect) and ("no error at any tilt" in cnn) == (not imperfect)
+    # Part 2: the threshold and the verdicts are the tables' and the summary's
+    summary = {k: value for k, (value, _) in summary_of(nb).items()}
+    part2 = findings_with(nb, "75%-correct threshold")
+    assert f"{summary['p2_threshold_75_single_trial_deg']:.3f} deg" in part2
+    for scheme in ("interleaved", "blocked"):
+        assert f"{scheme.capitalize()} split, {summary[f'p2_saturation_{scheme}']}" in part2
 
 
 def test_surrogate_is_announced(executions):

@@ -78,13 +78,13 @@ def test_error_by_orientation_draws_binned_rms_errors_with_delta_method_se():
 
 
 def test_saturation_figure_draws_the_curves_and_the_fits():
-    sizes = np.array([10, 100, 1000, 10000])
+    sizes = np.array([10, 100, 1000, 3000, 10000])
     rmse = np.sqrt(900 / sizes[:, None] + 0.01) * np.linspace(0.97, 1.03, 3)
     curves = {"interleaved": {"sizes": sizes, "rmse": rmse},
               "blocked": {"sizes": sizes, "rmse": 1.2 * rmse}}
-    fits = saturation_fits(curves, 100, n_boot=50, seed=0)
+    fits = saturation_fits(curves)
     fig, axes = plt.subplots(1, 2)
-    plot_saturation(axes, curves, fits, 100, floor=0.08, title_suffix=" (s)")
+    plot_saturation(axes, curves, fits, floor=0.08, title_suffix=" (s)")
     errorbars = [c for c in axes[0].containers]
     assert len(errorbars) == 2
     np.testing.assert_allclose(errorbars[0].lines[0].get_ydata(), rmse.mean(1))
@@ -92,12 +92,14 @@ def test_saturation_figure_draws_the_curves_and_the_fits():
     np.testing.assert_allclose(info[1].get_ydata(), 1 / np.mean((1.2 * rmse) ** 2, axis=1))
     floor = [line for line in axes[0].lines if np.allclose(line.get_ydata(), 0.08)]
     assert floor and axes[0].get_title().endswith(" (s)") and axes[1].get_title().endswith(" (s)")
-    fitted = [line for line in axes[0].lines if line.get_linestyle() == "-"
-              and line.get_marker() == "None" and len(line.get_xdata()) > 10]
+    fitted = [line for line in axes[0].lines if line.get_marker() == "None"
+              and len(line.get_xdata()) > 10]
+    assert len(fitted) == 4  # two models for each of the two splits
     grid = fitted[0].get_xdata()
-    f = fits["interleaved"]
-    np.testing.assert_allclose(fitted[0].get_ydata(), np.sqrt(f["a"] / grid + f["b"]))
-    assert grid.min() >= 100  # the fit is drawn solid only where it was fitted
+    f = fits["interleaved"]["models"]["series"]["params"]
+    np.testing.assert_allclose(fitted[0].get_ydata(),
+                               np.sqrt(f["a"] / grid + f["c"] / grid**2 + f["b"]))
+    assert grid.min() >= fits["interleaved"]["sizes"][0] == 100  # drawn where it was fitted
 
 
 def test_tuning_distributions_draw_every_group():

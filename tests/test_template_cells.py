@@ -8,6 +8,8 @@ import pytest
 import template_cells
 import template_oracle as oracle
 
+from v1_orientation.solution.published import CNN_TRAINING_LOG
+
 
 @pytest.mark.slow
 def test_template_cell_c2_and_rdm_dict_run_unchanged(trained_namespace, recording):
@@ -45,4 +47,5 @@ def test_template_cell_c1_prints_the_published_log():
     published = [4.10e-01, 5.17e-02, 1.32e-02, 2.27e-03, 8.15e-05]
     assert losses[:3] == published[:3]
     assert losses[3:] == pytest.approx(published[3:], rel=0.03)
+    assert list(CNN_TRAINING_LOG.values()) == published  # what the notebook compares with
     assert len(namespace["net"].loss_history) == 250

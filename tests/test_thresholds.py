@@ -33,13 +33,12 @@ def test_threshold_matches_the_closed_form_and_a_simulated_observer():
 
 def test_single_trial_thresholds_follow_the_closed_form():
     sigma_bin, n_b, w = 0.261, 4598 / 360, 1.0
-    out = single_trial_thresholds(sigma_bin, n_b, w, {"a": 1404.0, "b": 0.0074})
+    out = single_trial_thresholds(sigma_bin, n_b, w)
     z75 = stats.norm.ppf(0.75)
     floor = w * np.sqrt(1 / (12 * n_b))
     trial = np.sqrt(n_b * (sigma_bin**2 - floor**2))
     assert list(out.values()) == pytest.approx([
-        sigma_bin, floor, z75 * sigma_bin, np.sqrt(n_b) * sigma_bin, trial, z75 * trial, trial,
-        z75 * np.sqrt(n_b * (1404 / 50000 + 0.0074 - floor**2))])
+        sigma_bin, floor, z75 * sigma_bin, np.sqrt(n_b) * sigma_bin, trial, z75 * trial, trial])
     assert single_trial_thresholds(0.05, n_b, 2.0)["threshold at d' = 1, single trials"] == 0
     values = threshold_table(out).values()["data"]
     assert values[-2][1] == 0.35 and values[-1][1] == pytest.approx(z75 * trial / 0.35)

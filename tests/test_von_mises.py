@@ -68,18 +68,33 @@ def test_v1_tuning_table_values(tuning_fits):
         np.median(fit.r2[tuned]), np.median(fit.r2[tuned])])
     text = str(table)
     assert f"{tuned.mean():.1%}" in text and f"{np.median(cv_r2):.3f}" in text
+    # what a reader sees: the quantities named, the threshold given, no title unless asked
+    labels = [row[0] for row in table.values()["data"]]
+    assert table.values()["columns"] == ["quantity", "value"] and table.title == ""
+    assert "two peaks, a2/a1 > 0.25 (fraction of the tuned)" in labels
+    assert labels[0].startswith("held-out R^2") and labels[-1].endswith("10-deg bins (noise "
+                                                                        "averaged down), median")
 
 
 def test_model_and_width_tables(tuning_fits):
     _, _, fit = tuning_fits
     varies = np.arange(50) < 40
-    (row,) = model_tuning_table({"pool": fit}, {"pool": varies}).values()["data"]
+    table = model_tuning_table({"pool": fit}, {"pool": varies})
+    assert table.values()["columns"] == ["layer", "units", "varying", "R^2 median", "R^2 > 0.8",
+                                         "main peak positive"] and table.title == ""
+    (row,) = table.values()["data"]
     r2 = fit.r2[varies]
     assert row == pytest.approx(["pool", 50, 40, np.median(r2), np.mean(r2 > 0.8),
                                  np.mean(fit.amplitudes[varies, 0] > 0)])
     widths = np.array([10.0, 20.0, np.nan, 30.0, np.inf])
-    (row,) = tuning_width_table({"V1": widths}, {"V1": 9}).values()["data"]
+    table = tuning_width_table({"V1": widths}, {"V1": 9})
+    assert table.values()["columns"] == ["group", "units", "shown", "HWHM median (deg)",
+                                         "25th pct", "75th pct", "no HWHM (too broad)"]
+    assert table.title == ""
+    (row,) = table.values()["data"]
     assert row == ["V1", 9, 5, 20.0, 15.0, 25.0, 2]
+    (row,) = tuning_width_table({"V1": np.array([np.nan])}, {"V1": 1}).values()["data"]
+    assert row[3:6] == [None, None, None] and row[6] == 1  # no finite width: no quartiles
 
 
 def hwhm_to_kappa(hwhm_deg, period):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from v1_orientation._internal import _as_numpy
-from v1_orientation.solution.saturation import saturation_error
+from v1_orientation.solution.saturation import MODELS, saturation_mse
 from v1_orientation.solution.tuning import binned_tuning
 
 __all__ = [
@@ -220,44 +220,33 @@ def plot_tuning_distributions(axes, v1, models, cv_r2, cv_chance, peak_ratio, tw
         ax.legend(frameon=False, fontsize="small")
 
 
-def plot_saturation(axes, curves, fits, min_size, floor, title_suffix=""):
-    """Decoding error and information against population size, with the saturating fits.
+def plot_saturation(axes, curves, fits, floor, title_suffix=""):
+    """Decoding error and information against population size, with both floor models' fits.
 
     Args:
         axes (sequence of 2 Axes): error (left) and information 1 / error^2 (right).
-        curves (dict): scheme -> ``decoding_error_curve`` output.
+        curves (dict): scheme -> ``decoding_error_curves`` output.
         fits (dict): ``saturation_fits`` output.
-        min_size (int): smallest population in the fits (dashed below it).
         floor (float): the binning floor of the error, deg.
         title_suffix (str): appended to each title.
     """
     sizes = next(iter(curves.values()))["sizes"]
     grid = np.geomspace(sizes[0], sizes[-1], 200)
-    fitted = grid >= min_size
+    styles = {"series": "-", "power": "-."}
     for (scheme, curve), color in zip(curves.items(), ("C0", "C1", "C2"), strict=False):
         f = fits[scheme]
-        band = np.array([saturation_error(grid, *ab) for ab in f["boot"]])
-        lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
+        fitted = grid >= f["sizes"][0]
         axes[0].errorbar(sizes, curve["rmse"].mean(1), curve["rmse"].std(1, ddof=1), fmt="o",
                          color=color, capsize=3, label=f"{scheme} split (mean +- SD over subsets)")
-        axes[0].plot(grid[fitted], saturation_error(grid[fitted], f["a"], f["b"]), color=color,
-                     label=f"{scheme}: fit sqrt(a/N + b) on N >= {min_size}, 95% band")
-        axes[0].plot(grid[~fitted], saturation_error(grid[~fitted], f["a"], f["b"]),
-                     color=color, ls="--", lw=1)
-        axes[0].fill_between(grid, lo, hi, color=color, alpha=0.2, lw=0)
         info = 1 / np.mean(curve["rmse"] ** 2, axis=1)
         axes[1].loglog(sizes, info, "o", color=color, label=f"{scheme}: 1 / mean squared error")
-        axes[1].loglog(grid, 1 / saturation_error(grid, f["a"], f["b"]) ** 2, color=color,
-                       label=f"{scheme}: fit N / (a + bN)")
-        axes[1].fill_between(grid, 1 / hi**2, 1 / lo**2, color=color, alpha=0.2, lw=0)
-        if f["b"] > 0:
-            axes[1].axhline(1 / f["b"], color=color, ls="--", lw=1,
-                            label=f"asymptote 1/b ({scheme})")
+        for model, m in f["models"].items():
+            error = np.sqrt(saturation_mse(grid, m["params"], model))
+            axes[0].plot(grid[fitted], error[fitted], color=color, ls=styles[model],
+                         label=f"{scheme}: {MODELS[model]}, N >= {f['sizes'][0]:g}")
+            axes[1].loglog(grid[fitted], 1 / error[fitted] ** 2, color=color, ls=styles[model])
     axes[1].axhline(1 / floor**2, color="0.5", ls="--", lw=1,
                     label="ceiling from the binning, 1 / floor^2")
-    first = fits[next(iter(fits))]
-    axes[0].plot(grid, np.sqrt(first["a"] / grid), "k:",
-                 label=f"{next(iter(fits))} a, with b = 0: sqrt(a/N)")
     axes[0].axhline(floor, color="0.5", ls="--", lw=1, label="floor from the binning")
     axes[0].set(xscale="log", yscale="log", xlabel="number of neurons N",
                 ylabel="cross-validated circular RMS error (deg)",

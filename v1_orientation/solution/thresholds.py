@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from v1_orientation.solution.published import STRINGER_THRESHOLD_DEG
 from v1_orientation.solution.stats import interval_sign, percentile_interval
 from v1_orientation.solution.tables import ResultTable
 
@@ -15,7 +16,7 @@ __all__ = [
 ]
 
 
-def single_trial_thresholds(sigma_bin, n_b, bin_width, fit=None, extrapolate_to=50_000):
+def single_trial_thresholds(sigma_bin, n_b, bin_width):
     """From the bin-average decoding error to single-trial errors and thresholds.
 
     The label of a bin average is off by the mean offset of its ``n_b`` trials within the
@@ -27,9 +28,6 @@ def single_trial_thresholds(sigma_bin, n_b, bin_width, fit=None, extrapolate_to=
         sigma_bin (float): decoding error of bin averages, deg.
         n_b (float): trials per bin.
         bin_width (float): width of a bin, deg.
-        fit (dict or None): a ``saturation_fits`` scheme, to extrapolate the threshold
-            to ``extrapolate_to`` neurons.
-        extrapolate_to (int): population size of the extrapolation.
 
     Returns:
         dict: named thresholds and errors, in degrees, in the order they derive.
@@ -45,14 +43,10 @@ def single_trial_thresholds(sigma_bin, n_b, bin_width, fit=None, extrapolate_to=
         "threshold at 75% correct, single trials": float(discrimination_threshold(sigma_trial)),
         "threshold at d' = 1, single trials": sigma_trial,
     }
-    if fit is not None:
-        sigma = np.sqrt(n_b * max(fit["a"] / extrapolate_to + fit["b"] - floor**2, 0.0))
-        out[f"fitted model at {extrapolate_to:,} neurons: 75% threshold (extrapolated)"] = \
-            float(discrimination_threshold(sigma))
     return out
 
 
-def threshold_table(thresholds, published=0.35, title=""):
+def threshold_table(thresholds, published=STRINGER_THRESHOLD_DEG, title=""):
     """``single_trial_thresholds`` with the published threshold and our ratio to it.
 
     Args:
