@@ -10,7 +10,7 @@ BUILD := build
 # saving the growing notebook after every cell takes CPU from the kernel on a 2-core machine.
 PAPERMILL_SAVE := --no-request-save-on-cell-execute --autosave-cell-every 0
 
-.PHONY: test test-colab run notebook lint venv venv-colab clean mutate wheel
+.PHONY: test test-colab run notebook lint venv venv-colab clean mutate wheel release grade
 
 venv: $(STAMP)
 
@@ -33,7 +33,9 @@ test: $(STAMP)
 # on the surrogate (a fresh one, simulated with Colab's numpy) into build/colab/; the tests
 # that execute the whole notebook (twice, for determinism) run only in `make test`, which
 # keeps .ci/run within its time budget, and so do those of `make run`'s tool
-# (tools/run_notebook.py, which needs nbconvert: not among Colab's pinned versions here).
+# (tools/run_notebook.py, which needs nbconvert: not among Colab's pinned versions here) and of
+# `make grade` (the grader's tool, run in the pinned environment). The student release's tests
+# run there: the student notebook and its checks in Colab's versions.
 VENV_COLAB := .venv-colab
 PY_COLAB := $(VENV_COLAB)/bin/python
 STAMP_COLAB := $(VENV_COLAB)/.installed
@@ -53,7 +55,7 @@ $(STAMP_COLAB): requirements-colab.txt
 
 test-colab: $(STAMP_COLAB)
 	$(ENV_COLAB) $(PY_COLAB) -m pytest --ignore-glob='tests/test_notebook*.py' \
-	  --ignore=tests/test_run_notebook.py
+	  --ignore=tests/test_run_notebook.py --ignore=tests/test_grade.py
 	rm -rf $(BUILD_COLAB) && mkdir -p $(BUILD_COLAB)
 	$(ENV_COLAB) CCN_DATA_DIR=$(BUILD_COLAB)/data $(PY_COLAB) -m papermill $(NOTEBOOK) \
 	  $(BUILD_COLAB)/$(NOTEBOOK) --cwd . --no-progress-bar $(PAPERMILL_SAVE) -p DATA_SOURCE surrogate
@@ -63,6 +65,20 @@ test-colab: $(STAMP_COLAB)
 # notebook's Colab setup cell installs from BASE_URL, or from an upload next to the notebook.
 wheel: $(STAMP)
 	$(PY) tools/build_wheel.py dist
+
+# The course release into dist/ (docs/release.md): student/ (publish at BASE_URL/student/),
+# autograder/ (for make grade and Gradescope) and solution/ (instructors, BASE_URL/solution/).
+# BASE_URL defaults to the solution notebook's.
+release: $(STAMP)
+	$(PY) tools/release.py $(if $(BASE_URL),--base-url $(BASE_URL))
+
+# Grade a folder of submissions against the last `make release` (docs/grading.md): grades.csv,
+# the bonus leaderboard and a marking sheet per submission, under build/grades/.
+JOBS ?= 2
+TIMEOUT ?= 600
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "make grade SUBMISSIONS=folder [JOBS=2] [TIMEOUT=600]"; exit 2; }
+	$(PY) tools/grade.py $(SUBMISSIONS) --jobs $(JOBS) --timeout $(TIMEOUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

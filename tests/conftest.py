@@ -225,3 +225,32 @@ def fake_curves():
     blocked = rmse * 1.3
     return {"interleaved": {"sizes": sizes, "rmse": rmse},
             "blocked": {"sizes": sizes, "rmse": blocked}}
+
+
+# --- the course release, built once per session ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory):
+    """``dist/`` of ``tools/release.py``, built into a temporary folder (BASE_URL on 127.0.0.1)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import release
+
+    return release.release("http://127.0.0.1:9/course/", tmp_path_factory.mktemp("dist") / "dist")
+
+
+@pytest.fixture(scope="session")
+def course_env(release_dir, tmp_path_factory):
+    """Environment variables that put the course's wheel, alone, on a kernel's path."""
+    import json
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("course-site")
+    wheel = json.loads((release_dir / "release.json").read_text())["course_wheel"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(site), str(release_dir / "student" / wheel)], check=True)
+    return {"PYTHONPATH": str(site), "CCN_DATA_DIR": str(tmp_path_factory.mktemp("data"))}

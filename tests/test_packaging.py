@@ -36,10 +36,15 @@ def test_the_wheel_holds_the_package_and_the_face(wheel):
 
 def test_the_course_wheel_leaves_the_solution_out(tmp_path):
     wheel = build_wheel.build_wheel(tmp_path, layer="course")
+    version = f"{v1_orientation.__version__}+course"
+    assert wheel.name == f"v1_orientation-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
+        face, package = (zf.read(n).decode() for n in ("ccn_helpers.py",
+                                                      "v1_orientation/__init__.py"))
     assert "ccn_helpers.py" in names and "v1_orientation/course/recording.py" in names
     assert not [n for n in names if n.startswith("v1_orientation/solution")]
+    assert f'__version__ = "{version}"' in face and f'__version__ = "{version}"' in package
 
 
 def test_installing_the_wheel_here_changes_no_installed_package(wheel, tmp_path):

@@ -3,13 +3,14 @@
 The wheel holds the package ``v1_orientation`` and its flat face ``ccn_helpers``. It is built
 in a temporary folder from the files the package consists of, so that the checkout gets no
 ``build/`` or ``*.egg-info`` of setuptools and nothing untracked slips in. ``--layer course``
-leaves the solution's library out: the students' helpers.
+leaves the solution's library out: the students' helpers, versioned ``<version>+course``.
 
 Usage: python tools/build_wheel.py [OUTPUT_DIR] [--layer all|course]   (default: dist/)
 Prints the path of the wheel.
 """
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "v1_orientation"
 LAYERS = {"all": None, "course": "solution"}  # layer -> the subpackage left out
+# The students' wheel has a version of its own (a local label), so that it is never mistaken
+# for the full one: ``1.0.0+course``. Its face carries the same version.
+LOCAL_LABEL = {"all": "", "course": "+course"}
+VERSION_LINE = re.compile(r'^__version__ = "([^"+]+)"$', re.M)
 
 
 def package_files(layer="all"):
@@ -41,6 +46,10 @@ def build_wheel(output_dir, layer="all"):
         for relative in package_files(layer):
             (source / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / relative, source / relative)
+            if LOCAL_LABEL[layer] and relative.name in ("__init__.py", "ccn_helpers.py"):
+                text = (source / relative).read_text()
+                (source / relative).write_text(VERSION_LINE.sub(
+                    rf'__version__ = "\1{LOCAL_LABEL[layer]}"', text))
         wheels = Path(tmp) / "wheels"
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                         "--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
