@@ -66,7 +66,9 @@ class ResultTable:
 
     def to_text(self):
         """The table as aligned plain text (title, header, rows, notes)."""
-        frame = self.frame.astype(object)  # a row's format turns its numbers into text first
+        frame = self.frame
+        if self.row_formats:  # a row's format turns its numbers into text first
+            frame = frame.astype(object)
         for label, spec in self.row_formats.items():
             rows = self._rows_of(label)
             frame.loc[rows] = frame.loc[rows].map(partial(self._shown, spec=spec))
